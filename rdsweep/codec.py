@@ -1,0 +1,173 @@
+"""Entropy coding of the latents: the integer CDF tables and the real (constriction) coding.
+
+``FactorizedCodec`` owns everything both sides must share bit-exactly: the quantization offset (the prior's
+median per dimension), the support of each dimension's table and its integer probabilities. The tables are
+built once from the trained prior (encoder side) and stored with the model; decoding never evaluates a float
+CDF.
+
+Table layout, per latent dimension ``d``: symbols ``lo[d] .. lo[d]+K-1`` (integers, relative to the offset)
+at indices ``0 .. K-1`` and an escape bin at index ``K``. ``counts[d]`` are integer probabilities summing to
+``2**PRECISION``, every bin at least 1, so any value is encodable: a value outside the table is coded as the
+escape symbol followed by its side (1 bit) and its distance beyond the table edge, Elias-gamma style
+(5 bits for the exponent n, then n mantissa bits), all with uniform models.
+
+constriction's ``Categorical(perfect=False)`` maps float probabilities to integers by
+``left_cdf[i] = floor(cumsum[i] * (2**24 - n) / total) + i``; passing ``counts - 1`` makes that map exact,
+so the coder's model *is* ``counts`` and ``info_bits`` is exactly the information content under the coder.
+"""
+from __future__ import annotations
+
+import constriction
+import numpy as np
+
+from rdsweep.errors import RdsweepError
+from rdsweep.prior import FactorizedPrior, quantiles
+
+PRECISION = 24  # constriction's probability precision for Categorical
+TOTAL = 1 << PRECISION
+CLAMP = 1 << 30  # quantized latents are clamped to [-CLAMP, CLAMP]
+MAX_TABLE = 1 << 16
+DEFAULT_TAIL_MASS = 2.0**-8  # as TFC
+
+_Categorical = constriction.stream.model.Categorical
+_Uniform = constriction.stream.model.Uniform
+_RangeEncoder = constriction.stream.queue.RangeEncoder
+_RangeDecoder = constriction.stream.queue.RangeDecoder
+
+
+def quantize_pmf(pmf: np.ndarray) -> np.ndarray:
+    """Float pmf rows (D, n) -> int64 counts summing to TOTAL per row, each >= 1."""
+    pmf = np.clip(np.asarray(pmf, np.float64), 0.0, None)
+    sums = pmf.sum(axis=1, keepdims=True)
+    if not np.all(np.isfinite(sums)) or np.any(sums <= 0):
+        raise RdsweepError("cannot build coding tables: the prior's pmf is not finite or sums to 0")
+    n = pmf.shape[1]
+    counts = np.floor(pmf / sums * (TOTAL - n)).astype(np.int64) + 1
+    rows = np.arange(len(counts))
+    counts[rows, counts.argmax(axis=1)] += TOTAL - counts.sum(axis=1)
+    return counts
+
+
+class FactorizedCodec:
+    """Integer tables + constriction range coding for factorized latents (one digit = one row of D)."""
+
+    def __init__(self, offset, lo, counts):
+        # constriction reads raw buffers: non-C-contiguous arrays are silently misread, so copy here.
+        self.offset = np.ascontiguousarray(offset, np.float32)
+        self.lo = np.ascontiguousarray(lo, np.int64)
+        self.counts = np.ascontiguousarray(counts, np.int64)
+        D, n = self.counts.shape
+        if self.offset.shape != (D,) or self.lo.shape != (D,) or n < 2:
+            raise RdsweepError("inconsistent coding tables (offset, lo and counts disagree in shape)")
+        if np.any(self.counts < 1) or np.any(self.counts.sum(axis=1) != TOTAL):
+            raise RdsweepError(f"invalid coding tables: counts must be >= 1 and sum to 2**{PRECISION} per row")
+        self.dims, self.K = D, n - 1
+        self._probs = (self.counts - 1).astype(np.float64)  # exact under constriction's map (module doc)
+        self._bits = -np.log2(self.counts / TOTAL)
+        self._family = _Categorical(perfect=False)
+
+    # ---- tables -------------------------------------------------------------------------------------
+    @classmethod
+    def from_prior(cls, prior: FactorizedPrior, params, tail_mass: float = DEFAULT_TAIL_MASS):
+        import jax.numpy as jnp
+
+        lower, median, upper = quantiles(prior, params, tail_mass)
+        offset = median.astype(np.float32)
+        lo = np.floor(lower - offset).astype(np.int64)
+        hi = np.ceil(upper - offset).astype(np.int64)
+        K = int((hi - lo).max()) + 1
+        if K > MAX_TABLE:
+            raise RdsweepError(f"coding table would need {K} bins (> {MAX_TABLE}): the prior is degenerate")
+        grid = (lo[:, None] + np.arange(K)[None, :]).astype(np.float32) + offset[:, None]  # (D, K) centres
+        apply = lambda x, m: np.asarray(prior.apply({"params": params}, jnp.asarray(x.T), method=m)).T  # noqa
+        pmf = apply(grid, prior.likelihood).astype(np.float64)
+        left = apply(grid[:, :1] - 0.5, prior.cdf)[:, 0]
+        right = 1.0 - apply(grid[:, -1:] + 0.5, prior.cdf)[:, 0]
+        escape = np.clip(left.astype(np.float64) + right, 0.0, None)
+        return cls(offset, lo, quantize_pmf(np.concatenate([pmf, escape[:, None]], axis=1)))
+
+    def to_arrays(self) -> dict:
+        return {"offset": self.offset, "lo": self.lo, "counts": self.counts}
+
+    @classmethod
+    def from_arrays(cls, arrays) -> "FactorizedCodec":
+        return cls(arrays["offset"], arrays["lo"], arrays["counts"])
+
+    # ---- quantization -------------------------------------------------------------------------------
+    def quantize(self, y) -> np.ndarray:
+        """Latents (N, D) -> integer symbols around the offset, int64 (N, D)."""
+        q = np.rint(np.asarray(y, np.float64) - self.offset)
+        return np.clip(np.nan_to_num(q), -CLAMP, CLAMP).astype(np.int64)
+
+    def dequantize(self, q) -> np.ndarray:
+        return (np.asarray(q, np.float64) + self.offset).astype(np.float32)
+
+    def _split(self, q):
+        idx = np.asarray(q, np.int64) - self.lo
+        esc = (idx < 0) | (idx >= self.K)
+        return np.ascontiguousarray(np.where(esc, self.K, idx), np.int32), esc, idx
+
+    def info_bits(self, q) -> np.ndarray:
+        """Exact information content (bits) of each row of q under the coding model (escapes included)."""
+        sym, esc, idx = self._split(q)
+        bits = self._bits[np.arange(self.dims), sym].sum(axis=-1)
+        over = np.where(idx < 0, -idx, idx - self.K + 1)
+        n = np.where(esc, np.floor(np.log2(np.maximum(over, 1))), 0)
+        return bits + (esc * (6 + n)).sum(axis=-1)
+
+    # ---- coding -------------------------------------------------------------------------------------
+    def _encode_row(self, enc, q_row):
+        sym, esc, idx = self._split(q_row)
+        enc.encode(sym, self._family, self._probs)
+        for d in np.flatnonzero(esc):
+            i = int(idx[d])
+            side = int(i >= self.K)
+            v = i - self.K + 1 if side else -i
+            n = v.bit_length() - 1
+            enc.encode(side, _Uniform(2))
+            enc.encode(n, _Uniform(32))
+            m = v - (1 << n)
+            if n > 16:
+                enc.encode(m >> 16, _Uniform(1 << (n - 16)))
+                enc.encode(m & 0xFFFF, _Uniform(1 << 16))
+            elif n > 0:
+                enc.encode(m, _Uniform(1 << n))
+
+    def _decode_row(self, dec) -> np.ndarray:
+        sym = dec.decode(self._family, self._probs).astype(np.int64)
+        q = self.lo + sym
+        for d in np.flatnonzero(sym == self.K):
+            side = int(dec.decode(_Uniform(2)))
+            n = int(dec.decode(_Uniform(32)))
+            if n > 16:
+                m = (int(dec.decode(_Uniform(1 << (n - 16)))) << 16) | int(dec.decode(_Uniform(1 << 16)))
+            else:
+                m = int(dec.decode(_Uniform(1 << n))) if n > 0 else 0
+            v = (1 << n) + m
+            q[d] = self.lo[d] + (self.K - 1 + v if side else -v)
+        return q
+
+    @staticmethod
+    def _words(data: bytes) -> np.ndarray:
+        return np.frombuffer(data + b"\0" * (-len(data) % 4), dtype="<u4").astype(np.uint32)
+
+    def encode(self, q_row) -> bytes:
+        """One digit's symbols (D,) -> its own byte string."""
+        enc = _RangeEncoder()
+        self._encode_row(enc, q_row)
+        return enc.get_compressed().astype("<u4").tobytes()
+
+    def decode(self, data: bytes) -> np.ndarray:
+        """A digit's byte string -> its symbols (D,)."""
+        return self._decode_row(_RangeDecoder(self._words(data)))
+
+    def encode_stream(self, q) -> bytes:
+        """Many digits (N, D) in one stream (the container payload)."""
+        enc = _RangeEncoder()
+        for row in q:
+            self._encode_row(enc, row)
+        return enc.get_compressed().astype("<u4").tobytes()
+
+    def decode_stream(self, data: bytes, n: int) -> np.ndarray:
+        dec = _RangeDecoder(self._words(data))
+        return np.stack([self._decode_row(dec) for _ in range(n)]) if n else np.zeros((0, self.dims), np.int64)
