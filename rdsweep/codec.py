@@ -48,6 +48,33 @@ def quantize_pmf(pmf: np.ndarray) -> np.ndarray:
     return counts
 
 
+def minimal_flush(enc) -> bytes:
+    """The shortest byte string that decodes like ``enc``'s data, replacing constriction's word-sized seal.
+
+    constriction's range coder keeps a 64-bit window ``lower``/``range`` after the words it has emitted
+    (``pos()``), so the encoded message is the interval [L, L + range) with L = prefix * 2**64 + lower (when
+    the coder holds back "inverted" words, ``get_compressed`` resolves their carry by its own seal point,
+    undone here). Any point of the interval decodes the same symbols; we take the one with the most trailing
+    zero bits, write the words big-endian and drop trailing zero bytes, which the decoder pads back
+    (``words_of``).
+    """
+    nwords, (lower, rng) = enc.pos()
+    if nwords == 0 and rng == (1 << 64) - 1:
+        return b""  # nothing encoded
+    prefix = int.from_bytes(enc.get_compressed()[:nwords].astype(">u4").tobytes(), "big")
+    carried = lower + rng >= 1 << 64 and lower + (1 << 32) - 1 >= 1 << 64
+    low = ((prefix - carried) << 64) + lower
+    high = low + rng - 1  # inclusive
+    d = (low ^ high).bit_length()  # low and high agree above bit d-1; there low has 0 and high has 1
+    point = low if low % (1 << d) == 0 else (high >> (d - 1)) << (d - 1)
+    return point.to_bytes(4 * nwords + 8, "big").rstrip(b"\0")
+
+
+def words_of(data: bytes) -> np.ndarray:
+    """Bytes of ``minimal_flush`` -> constriction's uint32 words, zero-padded past the end."""
+    return np.frombuffer(bytes(data) + b"\0" * (-len(data) % 4 + 8), dtype=">u4").astype(np.uint32)
+
+
 class FactorizedCodec:
     """Integer tables + constriction range coding for factorized latents (one digit = one row of D)."""
 
@@ -147,27 +174,23 @@ class FactorizedCodec:
             q[d] = self.lo[d] + (self.K - 1 + v if side else -v)
         return q
 
-    @staticmethod
-    def _words(data: bytes) -> np.ndarray:
-        return np.frombuffer(data + b"\0" * (-len(data) % 4), dtype="<u4").astype(np.uint32)
-
     def encode(self, q_row) -> bytes:
-        """One digit's symbols (D,) -> its own byte string."""
+        """One digit's symbols (D,) -> its own byte string (no length field: the caller keeps lengths)."""
         enc = _RangeEncoder()
         self._encode_row(enc, q_row)
-        return enc.get_compressed().astype("<u4").tobytes()
+        return minimal_flush(enc)
 
     def decode(self, data: bytes) -> np.ndarray:
-        """A digit's byte string -> its symbols (D,)."""
-        return self._decode_row(_RangeDecoder(self._words(data)))
+        """A digit's byte string -> its symbols (D,). Any bytes decode to something (no sanity check)."""
+        return self._decode_row(_RangeDecoder(words_of(data)))
 
     def encode_stream(self, q) -> bytes:
         """Many digits (N, D) in one stream (the container payload)."""
         enc = _RangeEncoder()
         for row in q:
             self._encode_row(enc, row)
-        return enc.get_compressed().astype("<u4").tobytes()
+        return minimal_flush(enc)
 
     def decode_stream(self, data: bytes, n: int) -> np.ndarray:
-        dec = _RangeDecoder(self._words(data))
+        dec = _RangeDecoder(words_of(data))
         return np.stack([self._decode_row(dec) for _ in range(n)]) if n else np.zeros((0, self.dims), np.int64)
