@@ -8,8 +8,11 @@ from pathlib import Path
 import hydra
 from hydra.core.hydra_config import HydraConfig
 
+from hydra.types import RunMode
+
+from rdsweep.checkpoint import atomic_write_text
 from rdsweep.errors import RdsweepError
-from rdsweep.run import run
+from rdsweep.run import FAILED, run
 
 log = logging.getLogger("rdsweep")
 
@@ -17,12 +20,19 @@ log = logging.getLogger("rdsweep")
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg) -> float | None:
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)  # "no TPU/GPU" chatter
+    hc = HydraConfig.get()
+    run_dir = Path(hc.runtime.output_dir)
     try:
-        metrics = run(cfg, Path(HydraConfig.get().runtime.output_dir))
+        metrics = run(cfg, run_dir)
     except RdsweepError as e:
-        log.error("rdsweep: error: %s", e)
         print(f"rdsweep: error: {e}", file=sys.stderr)
-        sys.exit(1)
+        if hc.mode != RunMode.MULTIRUN:
+            sys.exit(1)
+        # in a sweep, record the failure and let Hydra go on with the other jobs (it reports failures at the end)
+        log.error("rdsweep: error: %s", e)
+        atomic_write_text(run_dir / FAILED, f"{e}\n")
+        raise
+    (run_dir / FAILED).unlink(missing_ok=True)
     return metrics["rate_info_bits"]
 
 

@@ -25,6 +25,7 @@ log = logging.getLogger("rdsweep")
 METRICS = "metrics.json"
 HISTORY = "history.csv"
 CODEC = "codec.npz"
+FAILED = "failed.txt"  # written by a failed job of a sweep; the aggregation reports it
 
 
 
