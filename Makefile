@@ -8,9 +8,15 @@ export RDSWEEP_DATA_DIR := $(abspath ../shared/data/mnist)
 endif
 endif
 LMBDA ?= 500
+LAMBDAS ?= 300,500,1000,2000
+EPOCHS ?= 5
+PRIOR ?= deep_factorized
+SWEEPS ?= outputs/sweeps
+LAUNCHER ?= basic       # basic (one job at a time) or joblib (local processes: pip install hydra-joblib-launcher)
 ARGS ?=
+HYDRA_LAUNCHER := $(if $(filter joblib,$(strip $(LAUNCHER))),hydra/launcher=joblib,)
 
-.PHONY: install run sweep test test-all clean
+.PHONY: install run sweep table bench test test-all clean
 
 install: $(STAMP)
 $(STAMP): pyproject.toml
@@ -20,8 +26,15 @@ $(STAMP): pyproject.toml
 run: $(STAMP)            ## one lambda: make run LMBDA=2000 ARGS="prior=logistic"
 	$(PYTHON) -m rdsweep lmbda=$(LMBDA) $(ARGS)
 
-sweep: $(STAMP)          ## the main job (the single default lambda until the sweep lands)
-	$(PYTHON) -m rdsweep lmbda=$(LMBDA) $(ARGS)
+sweep: $(STAMP)          ## the main job: multirun over LAMBDAS, then the aggregation stage
+	$(PYTHON) -m rdsweep -m lmbda=$(LAMBDAS) train.epochs=$(EPOCHS) prior=$(PRIOR) $(HYDRA_LAUNCHER) $(ARGS); \
+	status=$$?; $(PYTHON) -m rdsweep.aggregate $(SWEEPS) && exit $$status
+
+table: $(STAMP)          ## re-aggregate existing runs only: rd.csv, table1.md, rd_curve.png/.svg in SWEEPS
+	$(PYTHON) -m rdsweep.aggregate $(SWEEPS)
+
+bench: $(STAMP)          ## speed/overhead/memory table (ARGS="--slow-layers" for the reference layers)
+	$(PYTHON) -m rdsweep.bench $(ARGS)
 
 test: $(STAMP)
 	$(PYTHON) -m pytest -m "not slow" -q
