@@ -12,11 +12,14 @@ LAMBDAS ?= 300,500,1000,2000
 EPOCHS ?= 5
 PRIOR ?= deep_factorized
 SWEEPS ?= outputs/sweeps
+RUN ?= $(SWEEPS)/mnist-$(PRIOR)-mae-d50-e$(EPOCHS)-s0/lmbda=2000
+LATENTS ?= 5,10,20,50,100
+LATENT_LAMBDAS ?= 500,2000
 LAUNCHER ?= basic       # basic (one job at a time) or joblib (local processes: pip install hydra-joblib-launcher)
 ARGS ?=
 HYDRA_LAUNCHER := $(if $(filter joblib,$(strip $(LAUNCHER))),hydra/launcher=joblib,)
 
-.PHONY: install run sweep table bench test test-all clean
+.PHONY: install run sweep table figures latent-sweep bench test test-all clean
 
 install: $(STAMP)
 $(STAMP): pyproject.toml
@@ -32,6 +35,14 @@ sweep: $(STAMP)          ## the main job: multirun over LAMBDAS, then the aggreg
 
 table: $(STAMP)          ## re-aggregate existing runs only: rd.csv, table1.md, rd_curve.png/.svg in SWEEPS
 	$(PYTHON) -m rdsweep.aggregate $(SWEEPS)
+
+figures: $(STAMP)        ## the report's figures from one trained run (default: the sweep's lambda=2000 run)
+	$(PYTHON) -m rdsweep.figures $(RUN)
+
+latent-sweep: $(STAMP)   ## latent_dims in LATENTS at two lambdas -> outputs/latent (rd.csv, latent_study.png)
+	$(PYTHON) -m rdsweep -m latent_dims=$(LATENTS) lmbda=$(LATENT_LAMBDAS) train.epochs=$(EPOCHS) prior=$(PRIOR) \
+	  hydra.sweep.dir=outputs/latent 'hydra.sweep.subdir=d$${latent_dims}-lmbda=$${lmbda}' $(HYDRA_LAUNCHER) $(ARGS); \
+	status=$$?; $(PYTHON) -m rdsweep.aggregate outputs/latent && exit $$status
 
 bench: $(STAMP)          ## speed/overhead/memory table (ARGS="--slow-layers" for the reference layers)
 	$(PYTHON) -m rdsweep.bench $(ARGS)

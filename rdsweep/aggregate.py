@@ -118,6 +118,28 @@ def rd_figure(df: pd.DataFrame, out: Path) -> None:
     plt.close(fig)
 
 
+def latent_figure(df: pd.DataFrame, out: Path) -> bool:
+    """Rate and PSNR against latent_dims, one line per (prior, lambda): written when several latent sizes exist."""
+    if df["latent_dims"].nunique() < 2:
+        return False
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+    for (prior, lmbda), g in df.groupby(["prior", "lmbda"], sort=True):
+        g = g.sort_values("latent_dims")
+        a1.plot(g["latent_dims"], g["psnr_db"], "o-", label=f"{prior}, λ={lmbda:g}")
+        a2.plot(g["latent_dims"], g["rate_info_bits"], "o-", label=f"{prior}, λ={lmbda:g}")
+    for ax, name in ((a1, "PSNR (dB)"), (a2, "rate (bits/digit)")):
+        ax.set_xscale("log")
+        ax.set_xlabel("latent dimensions")
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle("Does the latent dimension matter? (same lambda, same training)")
+    fig.tight_layout()
+    fig.savefig(out / "latent_study.png", dpi=120, metadata={"Software": None})
+    plt.close(fig)
+    return True
+
+
 def aggregate(dirs, out: Path) -> pd.DataFrame:
     for d in dirs:
         if not Path(d).is_dir():
@@ -131,7 +153,8 @@ def aggregate(dirs, out: Path) -> pd.DataFrame:
     atomic_write_text(out / "rd.csv", df.to_csv(index=False, float_format="%.6g"))
     atomic_write_text(out / "table1.md", table1(df))
     rd_figure(df, out)
-    print(f"{len(df)} runs ({len(problems)} left out) -> {out}/rd.csv, table1.md, rd_curve.png, rd_curve.svg")
+    extra = ", latent_study.png" if latent_figure(df, out) else ""
+    print(f"{len(df)} runs ({len(problems)} left out) -> {out}/rd.csv, table1.md, rd_curve.png, rd_curve.svg{extra}")
     return df
 
 

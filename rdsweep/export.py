@@ -48,8 +48,8 @@ def _payload(config: dict, params, codec: FactorizedCodec) -> bytes:
     return serialization.msgpack_serialize(state)
 
 
-def export_run(run_dir: Path, out: Path) -> ExportedModel:
-    """Build the .rdsm file of a trained run directory (its checkpoint and resolved config)."""
+def load_run(run_dir: Path) -> tuple[ExportedModel, bytes]:
+    """A trained run directory (checkpoint + resolved config) as a model, and its .rdsm payload."""
     run_dir = Path(run_dir)
     cfg_path, ckpt_path = run_dir / ".hydra" / "config.yaml", run_dir / CHECKPOINT
     for p in (cfg_path, ckpt_path):
@@ -69,9 +69,14 @@ def export_run(run_dir: Path, out: Path) -> ExportedModel:
     config = {"latent_dims": latent_dims, "prior": prior_name, "lmbda": float(cfg.lmbda),
               "distortion": str(cfg.distortion), "epochs": int(state["epoch"]), "shape": [28, 28]}
     payload = _payload(config, params, codec)
-    digest = hashlib.sha256(payload).digest()
-    atomic_write_bytes(out, _HEADER.pack(MAGIC, VERSION, digest) + payload)
-    return ExportedModel(config, params, codec, digest[:16])
+    return ExportedModel(config, params, codec, hashlib.sha256(payload).digest()[:16]), payload
+
+
+def export_run(run_dir: Path, out: Path) -> ExportedModel:
+    """Write the .rdsm file of a trained run directory."""
+    model, payload = load_run(run_dir)
+    atomic_write_bytes(out, _HEADER.pack(MAGIC, VERSION, hashlib.sha256(payload).digest()) + payload)
+    return model
 
 
 def load_model(path: Path) -> ExportedModel:

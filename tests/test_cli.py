@@ -1,11 +1,14 @@
 """The Hydra entry point end to end, on a few hundred real MNIST digits."""
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
 
-from tests.conftest import QUICK, run_cli
+from tests.conftest import MNIST_DIR, QUICK, ROOT, run_cli
 
 TIMING_KEYS = {"train_digits_per_s", "compile_s", "wall_s", "compress_digits_per_s", "decompress_digits_per_s"}
 CONTRACT = ["lmbda", "latent_dims", "prior", "distortion", "epochs", "seed", "train_digits", "test_digits",
@@ -67,3 +70,12 @@ def test_unknown_prior_fails_before_training(tmp_path):
     r = run_cli("prior=cauchy", f"hydra.run.dir={tmp_path}")
     assert r.returncode != 0 and "prior" in r.stderr and "cauchy" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_report_figures_from_a_run(trained_run, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "rdsweep.figures", str(trained_run), "--out", str(tmp_path)],
+                       cwd=ROOT, capture_output=True, text=True, env={**os.environ, "RDSWEEP_DATA_DIR": str(MNIST_DIR)})
+    assert r.returncode == 0, r.stderr
+    names = {p.name for p in tmp_path.glob("*.png")}
+    assert names == {"sample_digit.png", "quantization_noise.png", "noisy_reconstruction.png", "decoded.png",
+                     "random_strings.png", "strings_hex.png"}
