@@ -12,6 +12,8 @@ LAMBDAS ?= 300,500,1000,2000
 EPOCHS ?= 5
 PRIOR ?= deep_factorized
 SWEEPS ?= outputs/sweeps
+BASELINES ?= outputs/baselines
+AGG_DIRS = $(SWEEPS) $(wildcard $(BASELINES))
 RUN ?= $(SWEEPS)/mnist-$(PRIOR)-mae-d50-e$(EPOCHS)-s0/lmbda=2000
 LATENTS ?= 5,10,20,50,100
 LATENT_LAMBDAS ?= 500,2000
@@ -19,7 +21,7 @@ LAUNCHER ?= basic       # basic (one job at a time) or joblib (local processes: 
 ARGS ?=
 HYDRA_LAUNCHER := $(if $(filter joblib,$(strip $(LAUNCHER))),hydra/launcher=joblib,)
 
-.PHONY: install run sweep table figures latent-sweep bench test test-all clean
+.PHONY: install run sweep table baselines figures latent-sweep bench test test-all clean
 
 install: $(STAMP)
 $(STAMP): pyproject.toml
@@ -31,10 +33,14 @@ run: $(STAMP)            ## one lambda: make run LMBDA=2000 ARGS="prior=logistic
 
 sweep: $(STAMP)          ## the main job: multirun over LAMBDAS, then the aggregation stage
 	$(PYTHON) -m rdsweep -m lmbda=$(LAMBDAS) train.epochs=$(EPOCHS) prior=$(PRIOR) $(HYDRA_LAUNCHER) $(ARGS); \
-	status=$$?; $(PYTHON) -m rdsweep.aggregate $(SWEEPS) && exit $$status
+	status=$$?; $(PYTHON) -m rdsweep.aggregate $(AGG_DIRS) --out $(SWEEPS) && exit $$status
 
-table: $(STAMP)          ## re-aggregate existing runs only: rd.csv, table1.md, rd_curve.png/.svg in SWEEPS
-	$(PYTHON) -m rdsweep.aggregate $(SWEEPS)
+table: $(STAMP)          ## re-aggregate existing runs only (+ baselines if any) -> rd.csv, table1.md, rd_curve, bd.csv
+	$(PYTHON) -m rdsweep.aggregate $(AGG_DIRS) --out $(SWEEPS)
+
+baselines: $(STAMP)      ## DCT, 8x8 DCT, PCA, PNG/JPEG/WebP/JPEG 2000/AVIF/JPEG XL records into OUT, then the table
+	$(PYTHON) -m rdsweep.baselines --out $(or $(OUT),$(BASELINES))
+	$(PYTHON) -m rdsweep.aggregate $(SWEEPS) $(or $(OUT),$(BASELINES)) --out $(SWEEPS)
 
 figures: $(STAMP)        ## the report's figures from one trained run (default: the sweep's lambda=2000 run)
 	$(PYTHON) -m rdsweep.figures $(RUN)

@@ -17,6 +17,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from rdsweep.checkpoint import atomic_write_text  # noqa: E402
@@ -69,6 +70,51 @@ def label(key) -> str:
     return f"{prior}, {distortion}, latent {latent}, {epochs} ep"
 
 
+def is_baseline(df: pd.DataFrame) -> pd.Series:
+    return df["kind"].eq("baseline") if "kind" in df else pd.Series(False, index=df.index)
+
+
+def _curve(g: pd.DataFrame):
+    """Lossy points on the Pareto front (each point must gain PSNR for its extra bits), by rate."""
+    g = g[g["psnr_db"] < 100].sort_values(["rate_info_bits", "psnr_db"])
+    keep = g["psnr_db"].to_numpy() > np.maximum.accumulate(np.r_[-np.inf, g["psnr_db"].to_numpy()[:-1]])
+    g = g[keep]
+    return g["rate_info_bits"].to_numpy(float), g["psnr_db"].to_numpy(float)
+
+
+def bd_table(df: pd.DataFrame) -> pd.DataFrame:
+    """BD-rate (% bits the learned curve needs relative to the baseline at equal PSNR; negative = fewer) and
+    BD-PSNR (dB gained at equal rate), over the overlapping PSNR range, for each learned setting x baseline."""
+    import warnings
+
+    import bjontegaard as bd
+
+    learned, base = df[~is_baseline(df)], df[is_baseline(df)]
+    rows = []
+    for key, g in learned.groupby(GROUP, sort=True):
+        r_t, d_t = _curve(g)
+        for method, b in base.groupby("prior", sort=True):
+            r_a, d_a = _curve(b)
+            row = {"learned": label(key), "baseline": method, "learned_points": len(r_t), "baseline_points": len(r_a)}
+            lo = max(d_t.min(initial=np.inf), d_a.min(initial=np.inf))
+            hi = min(d_t.max(initial=-np.inf), d_a.max(initial=-np.inf))
+            row.update(psnr_overlap_low=lo, psnr_overlap_high=hi, bd_rate_pct=np.nan, bd_psnr_db=np.nan)
+            if len(r_t) >= 4 and len(r_a) >= 4 and hi > lo:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    try:
+                        row["bd_rate_pct"] = float(bd.bd_rate(r_a, d_a, r_t, d_t, method="akima",
+                                                              require_matching_points=False))
+                        row["bd_psnr_db"] = float(bd.bd_psnr(r_a, d_a, r_t, d_t, method="akima",
+                                                             require_matching_points=False))
+                    except (ValueError, ZeroDivisionError) as e:
+                        row["note"] = str(e)
+            else:
+                row["note"] = "PSNR ranges do not overlap" if hi <= lo else "fewer than 4 lossy points"
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def table1(df: pd.DataFrame) -> str:
     digits = ", ".join(str(n) for n in sorted(df["test_digits"].unique())) if "test_digits" in df else "?"
     lines = [f"# Table 1: rate (bits/digit) and PSNR (dB) on the test digits ({digits} per run)", "",
@@ -76,7 +122,7 @@ def table1(df: pd.DataFrame) -> str:
              "PSNR = mean per-digit PSNR on uint8. Report = the student report's Table 1; TFC re-run = the "
              "TensorFlow Compression tutorial re-run in SPEC (logistic prior, MAE). 'dominates' = lower rate "
              "and higher PSNR than the report's point.", ""]
-    for key, g in df.groupby(GROUP, sort=True):
+    for key, g in df[~is_baseline(df)].groupby(GROUP, sort=True):
         lines += [f"## {label(key)}", "",
                   "| lambda | rate | strings | PSNR | PSNR of MSE | report rate | report PSNR | TFC re-run rate "
                   "| TFC re-run PSNR | dominates report |",
@@ -97,9 +143,17 @@ def table1(df: pd.DataFrame) -> str:
 
 def rd_figure(df: pd.DataFrame, out: Path) -> None:
     plt.rcParams["svg.hashsalt"] = "rdsweep"  # deterministic SVG ids
-    fig, ax = plt.subplots(figsize=(7, 5))
-    for key, g in df.groupby(GROUP, sort=True):
-        ax.plot(g["rate_info_bits"], g["psnr_db"], "o-", label=label(key))
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    for key, g in df[~is_baseline(df)].groupby(GROUP, sort=True):
+        ax.plot(g["rate_info_bits"], g["psnr_db"], "o-", lw=2, label=label(key))
+    base = df[is_baseline(df)]
+    for method, g in base.groupby("prior", sort=True):
+        r, d = _curve(g)
+        if len(r) >= 2:
+            what = " (whole files)" if "file" in str(g["rate_definition"].iloc[0]) else ""
+            ax.plot(r, d, ".--", lw=1, label=f"{method}{what}")
+    if len(base):
+        ax.set_xscale("log")
     lam = sorted(REPORT_TABLE1)
     ax.plot([REPORT_TABLE1[k][0] for k in lam], [REPORT_TABLE1[k][1] for k in lam], "k*--", ms=10,
             label="report, Table 1")
@@ -120,6 +174,7 @@ def rd_figure(df: pd.DataFrame, out: Path) -> None:
 
 def latent_figure(df: pd.DataFrame, out: Path) -> bool:
     """Rate and PSNR against latent_dims, one line per (prior, lambda): written when several latent sizes exist."""
+    df = df[~is_baseline(df)]
     if df["latent_dims"].nunique() < 2:
         return False
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
@@ -154,6 +209,9 @@ def aggregate(dirs, out: Path) -> pd.DataFrame:
     atomic_write_text(out / "table1.md", table1(df))
     rd_figure(df, out)
     extra = ", latent_study.png" if latent_figure(df, out) else ""
+    if is_baseline(df).any() and (~is_baseline(df)).any():
+        atomic_write_text(out / "bd.csv", bd_table(df).to_csv(index=False, float_format="%.4g"))
+        extra += ", bd.csv"
     print(f"{len(df)} runs ({len(problems)} left out) -> {out}/rd.csv, table1.md, rd_curve.png, rd_curve.svg{extra}")
     return df
 
