@@ -41,7 +41,7 @@ def test_noisy_latent_rate_equals_integrated_density(prior_and_params):
     for i in range(y.shape[0]):
         for d in range(prior.dims):
             f = lambda t: float(density(jnp.array([t], jnp.float32), d)[0])  # noqa: E731
-            p, _ = integrate.quad(f, y[i, d] - 0.5, y[i, d] + 0.5, epsabs=1e-10, epsrel=1e-6)
+            p, _ = integrate.quad(f, y[i, d] - 0.5, y[i, d] + 0.5, epsabs=1e-10, epsrel=1e-6, limit=200)
             assert bits[i, d] == pytest.approx(-np.log2(p), rel=2e-4, abs=2e-4)
 
 

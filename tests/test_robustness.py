@@ -64,7 +64,7 @@ def test_aggregation_is_deterministic_and_rejects_missing_dirs(tmp_path):
     assert subprocess.run(cmd, cwd=ROOT, capture_output=True).returncode == 0
     assert files == {p.name: p.read_bytes() for p in (tmp_path / "sweep").iterdir() if p.is_file()}
     assert set(files) == {"rd.csv", "table1.md", "rd_curve.png", "rd_curve.svg"}
-    assert "| 300 | 12.00 | - | 19.00 | - | 12.84 | 18.37 | 11.45 | 11.93 | yes |" in files["table1.md"].decode()
+    assert "| 300 | 12.00 | - | 19.00 | - | - | 12.84 | 18.37 | 11.45 | 11.93 | no | - |" in files["table1.md"].decode()
     bad = subprocess.run([sys.executable, "-m", "rdsweep.aggregate", str(tmp_path / "nope")], cwd=ROOT,
                          capture_output=True, text=True)
     assert bad.returncode == 1 and bad.stderr.startswith("rdsweep: error: no such directory")
