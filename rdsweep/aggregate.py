@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from rdsweep.checkpoint import atomic_write_text  # noqa: E402
-from rdsweep.errors import RdsweepError  # noqa: E402
+from rdsweep.errors import RdsweepError, report_errors  # noqa: E402
 from rdsweep.reference import REFERENCE_RERUN, REPORT_TABLE1  # noqa: E402
 
 GROUP = ["prior", "distortion", "latent_dims", "epochs"]
@@ -233,12 +233,7 @@ def main(argv=None) -> int:
     parser.add_argument("dirs", nargs="+", type=Path, help="sweep or run directories to read")
     parser.add_argument("--out", type=Path, help="where to write (default: the first directory)")
     args = parser.parse_args(argv)
-    try:
-        aggregate(args.dirs, args.out or args.dirs[0])
-    except RdsweepError as e:
-        print(f"rdsweep: error: {e}", file=sys.stderr)
-        return 1
-    return 0
+    return report_errors(aggregate, args.dirs, args.out or args.dirs[0])
 
 
 if __name__ == "__main__":

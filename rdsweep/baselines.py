@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from rdsweep import data
 from rdsweep.checkpoint import atomic_write_text
 from rdsweep.codec import FactorizedCodec, quantize_pmf
-from rdsweep.errors import RdsweepError
+from rdsweep.errors import RdsweepError, report_errors
 from rdsweep.evaluate import psnr
 
 STEPS = [2.0 ** (k / 2) for k in range(4, 21)]  # 4 .. 1024 on the 0..255 pixel scale
@@ -198,12 +198,8 @@ def main(argv=None) -> int:
 
     cfg = OmegaConf.create({"source": "auto", "train_limit": None, "test_limit": args.test_limit,
                             "dir": args.data_dir or os.environ.get("RDSWEEP_DATA_DIR", "data/mnist")})
-    try:
-        run_baselines(args.out, [m for m in args.methods.split(",") if m], cfg, progress=not args.no_progress)
-    except RdsweepError as e:
-        print(f"rdsweep: error: {e}", file=sys.stderr)
-        return 1
-    return 0
+    return report_errors(run_baselines, args.out, [m for m in args.methods.split(",") if m], cfg, STEPS,
+                         not args.no_progress)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import numpy as np
 
 from rdsweep import container
 from rdsweep.checkpoint import atomic_write_bytes
-from rdsweep.errors import RdsweepError
+from rdsweep.errors import RdsweepError, report_errors
 
 SHAPE = (28, 28)
 
@@ -147,12 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        args.fn(args)
-    except RdsweepError as e:
-        print(f"rdsweep: error: {e}", file=sys.stderr)
-        return 1
-    return 0
+    return report_errors(args.fn, args)
 
 
 if __name__ == "__main__":

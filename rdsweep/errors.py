@@ -1,5 +1,16 @@
 """The one error type users see: a clear one-line message, no traceback."""
+import sys
 
 
 class RdsweepError(Exception):
     """A user-facing error (bad config, data, bitstream or path)."""
+
+
+def report_errors(fn, *args) -> int:
+    """Run fn(*args) for a command-line tool: an RdsweepError becomes `rdsweep: error: ...` and exit status 1."""
+    try:
+        fn(*args)
+    except RdsweepError as e:
+        print(f"rdsweep: error: {e}", file=sys.stderr)
+        return 1
+    return 0

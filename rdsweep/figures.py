@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
 from rdsweep import data  # noqa: E402
-from rdsweep.errors import RdsweepError  # noqa: E402
+from rdsweep.errors import report_errors  # noqa: E402
 from rdsweep.evaluate import batched, make_transforms, psnr  # noqa: E402
 from rdsweep.export import load_run  # noqa: E402
 
@@ -94,13 +94,12 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, help="default: RUN_DIR/figures")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
-    try:
+
+    def go():
         files = make_figures(args.run_dir, args.out or args.run_dir / "figures", args.seed)
-    except RdsweepError as e:
-        print(f"rdsweep: error: {e}", file=sys.stderr)
-        return 1
-    print(f"{len(files)} figures -> {files[0].parent}")
-    return 0
+        print(f"{len(files)} figures -> {files[0].parent}")
+
+    return report_errors(go)
 
 
 if __name__ == "__main__":

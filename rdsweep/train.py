@@ -1,4 +1,4 @@
-"""Jitted training: noisy latents, loss = rate + lmbda * distortion, Adam; epochs of scanned steps."""
+"""Jitted training: noisy latents, loss = rate + lmbda * distortion, Adam; one jitted step per batch."""
 from __future__ import annotations
 
 import functools
