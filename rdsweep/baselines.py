@@ -102,8 +102,8 @@ def transform_points(name, train, test, steps, progress=True):
     for step in tqdm(steps, desc=name, disable=not progress, leave=False):
         codec = fit_codec(np.rint(c_train / step).astype(np.int64))
         q = codec.quantize(c_test / step)
-        strings = [codec.encode(row) for row in q]
-        decoded = np.stack([codec.decode(s) for s in strings])
+        strings = codec.encode_many(q)
+        decoded = codec.decode_many(strings)
         recon = np.clip(np.rint(inv(decoded * step)), 0, 255).astype(np.uint8)
         yield {"param": step, "rate_info_bits": float(codec.info_bits(q).mean()),
                "rate_string_bits": float(np.mean([8 * len(s) for s in strings])),

@@ -143,54 +143,75 @@ class FactorizedCodec:
         return bits + (esc * (6 + n)).sum(axis=-1)
 
     # ---- coding -------------------------------------------------------------------------------------
-    def _encode_row(self, enc, q_row):
-        sym, esc, idx = self._split(q_row)
-        enc.encode(sym, self._family, self._probs)
-        for d in np.flatnonzero(esc):
-            i = int(idx[d])
-            side = int(i >= self.K)
-            v = i - self.K + 1 if side else -i
-            n = v.bit_length() - 1
-            enc.encode(side, _Uniform(2))
-            enc.encode(n, _Uniform(32))
-            m = v - (1 << n)
-            if n > 16:
-                enc.encode(m >> 16, _Uniform(1 << (n - 16)))
-                enc.encode(m & 0xFFFF, _Uniform(1 << 16))
-            elif n > 0:
-                enc.encode(m, _Uniform(1 << n))
+    def _encode_rows(self, q, enc=None):
+        """Encode rows of q: into one shared encoder ``enc`` (a stream), or each into its own string."""
+        sym, esc, idx = self._split(np.atleast_2d(q))
+        escaped = esc.any(axis=1)
+        strings = []
+        for r in range(len(sym)):
+            e = _RangeEncoder() if enc is None else enc
+            e.encode(sym[r], self._family, self._probs)
+            if escaped[r]:
+                for d in np.flatnonzero(esc[r]):
+                    self._encode_escape(e, int(idx[r, d]))
+            if enc is None:
+                strings.append(minimal_flush(e))
+        return strings
 
-    def _decode_row(self, dec) -> np.ndarray:
-        sym = dec.decode(self._family, self._probs).astype(np.int64)
-        q = self.lo + sym
-        for d in np.flatnonzero(sym == self.K):
-            side = int(dec.decode(_Uniform(2)))
-            n = int(dec.decode(_Uniform(32)))
-            if n > 16:
-                m = (int(dec.decode(_Uniform(1 << (n - 16)))) << 16) | int(dec.decode(_Uniform(1 << 16)))
-            else:
-                m = int(dec.decode(_Uniform(1 << n))) if n > 0 else 0
-            v = (1 << n) + m
-            q[d] = self.lo[d] + (self.K - 1 + v if side else -v)
-        return q
+    def _encode_escape(self, enc, i: int):
+        side = int(i >= self.K)
+        v = i - self.K + 1 if side else -i
+        n = v.bit_length() - 1
+        enc.encode(side, _Uniform(2))
+        enc.encode(n, _Uniform(32))
+        m = v - (1 << n)
+        if n > 16:
+            enc.encode(m >> 16, _Uniform(1 << (n - 16)))
+            enc.encode(m & 0xFFFF, _Uniform(1 << 16))
+        elif n > 0:
+            enc.encode(m, _Uniform(1 << n))
+
+    def _decode_rows(self, decoders) -> np.ndarray:
+        """Decode one row from each decoder in turn (the same decoder repeated for a stream)."""
+        sym = np.empty((len(decoders), self.dims), np.int64)
+        for r, dec in enumerate(decoders):
+            sym[r] = dec.decode(self._family, self._probs)
+            if sym[r].max() == self.K:  # escapes follow this row's symbols in the stream
+                sym[r] = [self._decode_escape(dec) if s == self.K else s for s in sym[r]]
+        return self.lo + sym
+
+    def _decode_escape(self, dec) -> int:
+        """The table index (outside 0..K-1) of an escaped value."""
+        side = int(dec.decode(_Uniform(2)))
+        n = int(dec.decode(_Uniform(32)))
+        if n > 16:
+            m = (int(dec.decode(_Uniform(1 << (n - 16)))) << 16) | int(dec.decode(_Uniform(1 << 16)))
+        else:
+            m = int(dec.decode(_Uniform(1 << n))) if n > 0 else 0
+        v = (1 << n) + m
+        return self.K - 1 + v if side else -v
 
     def encode(self, q_row) -> bytes:
         """One digit's symbols (D,) -> its own byte string (no length field: the caller keeps lengths)."""
-        enc = _RangeEncoder()
-        self._encode_row(enc, q_row)
-        return minimal_flush(enc)
+        return self._encode_rows(q_row)[0]
+
+    def encode_many(self, q) -> list[bytes]:
+        """Each digit (row of q) -> its own byte string."""
+        return self._encode_rows(q)
 
     def decode(self, data: bytes) -> np.ndarray:
         """A digit's byte string -> its symbols (D,). Any bytes decode to something (no sanity check)."""
-        return self._decode_row(_RangeDecoder(words_of(data)))
+        return self.decode_many([data])[0]
+
+    def decode_many(self, strings) -> np.ndarray:
+        return self._decode_rows([_RangeDecoder(words_of(s)) for s in strings])
 
     def encode_stream(self, q) -> bytes:
         """Many digits (N, D) in one stream (the container payload)."""
         enc = _RangeEncoder()
-        for row in q:
-            self._encode_row(enc, row)
+        self._encode_rows(q, enc)
         return minimal_flush(enc)
 
     def decode_stream(self, data: bytes, n: int) -> np.ndarray:
         dec = _RangeDecoder(words_of(data))
-        return np.stack([self._decode_row(dec) for _ in range(n)]) if n else np.zeros((0, self.dims), np.int64)
+        return self._decode_rows([dec] * n)

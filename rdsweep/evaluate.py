@@ -26,6 +26,17 @@ def batched(fn, x, batch: int):
     return np.concatenate([np.asarray(fn(x[i:i + batch])) for i in range(0, len(x), batch)])
 
 
+def chunked(fn, items, size: int, desc: str, progress: bool, lists: bool = True):
+    """fn over consecutive chunks of items with a progress bar (digits/s, ETA); results concatenated."""
+    out = []
+    with tqdm(total=len(items), desc=desc, unit="digit", disable=not progress, leave=False) as bar:
+        for i in range(0, len(items), size):
+            res = fn(items[i:i + size])
+            out.extend(res) if lists else out.append(res)
+            bar.update(min(size, len(items) - i))
+    return out
+
+
 def make_transforms(model: CompressionModel, params):
     """(analysis: uint8 images -> latents, synthesis: latents -> uint8 images), jitted."""
     analysis = jax.jit(lambda x: model.apply({"params": params}, images_to_input(x), method=model.encode))
@@ -42,11 +53,10 @@ def evaluate(model: CompressionModel, params, codec: FactorizedCodec, images: np
     synthesis(warm).block_until_ready()
     t0 = time.perf_counter()
     q = codec.quantize(batched(analysis, images, batch))
-    strings = [codec.encode(row) for row in tqdm(q, desc="encode", unit="digit", disable=not progress, leave=False)]
+    strings = chunked(codec.encode_many, q, batch, "encode", progress)
     t_enc = time.perf_counter() - t0
     t0 = time.perf_counter()
-    decoded = np.stack([codec.decode(s) for s in tqdm(strings, desc="decode", unit="digit",
-                                                      disable=not progress, leave=False)])
+    decoded = np.concatenate(chunked(codec.decode_many, strings, batch, "decode", progress, lists=False))
     recon = batched(synthesis, codec.dequantize(decoded), batch)
     t_dec = time.perf_counter() - t0
     container = codec.encode_stream(q)
