@@ -32,17 +32,19 @@ def test_cdf_is_monotone_and_spans_zero_to_one(prior_and_params):
 
 
 def test_noisy_latent_rate_equals_integrated_density(prior_and_params):
-    """bits(y) = -log2 of the density convolved with U(-1/2, 1/2), integrated here by quadrature."""
+    """bits(y) = -log2 of the density convolved with U(-1/2, 1/2), integrated here by quadrature (float64)."""
     prior, params = prior_and_params
-    cdf = lambda x: prior.apply({"params": params}, x, method=prior.cdf)  # noqa: E731
-    density = jax.jit(jax.vmap(jax.grad(lambda x, d: cdf(jnp.full((1, prior.dims), x))[0, d]), (0, None)))
     y = np.array([[-3.7, -0.2, 0.0, 2.6], [1.1, 5.3, -1.4, 0.45]], np.float32)
     bits = np.asarray(prior.apply({"params": params}, jnp.asarray(y), method=prior.bits))
-    for i in range(y.shape[0]):
-        for d in range(prior.dims):
-            f = lambda t: float(density(jnp.array([t], jnp.float32), d)[0])  # noqa: E731
-            p, _ = integrate.quad(f, y[i, d] - 0.5, y[i, d] + 0.5, epsabs=1e-10, epsrel=1e-6, limit=200)
-            assert bits[i, d] == pytest.approx(-np.log2(p), rel=2e-4, abs=2e-4)
+    with jax.enable_x64(True):
+        p64 = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), params)
+        cdf = lambda x: prior.apply({"params": p64}, x, method=prior.cdf)  # noqa: E731
+        density = jax.jit(jax.vmap(jax.grad(lambda x, d: cdf(jnp.full((1, prior.dims), x))[0, d]), (0, None)))
+        for i in range(y.shape[0]):
+            for d in range(prior.dims):
+                f = lambda t: float(density(jnp.array([t], jnp.float64), d)[0])  # noqa: E731
+                p, _ = integrate.quad(f, y[i, d] - 0.5, y[i, d] + 0.5, epsabs=1e-12, epsrel=1e-9, limit=200)
+                assert bits[i, d] == pytest.approx(-np.log2(p), rel=2e-4, abs=2e-4)
 
 
 def test_quantiles_bracket_the_median(prior_and_params):
