@@ -134,6 +134,10 @@ class FactorizedCodec:
         esc = (idx < 0) | (idx >= self.K)
         return np.ascontiguousarray(np.where(esc, self.K, idx), np.int32), esc, idx
 
+    def escapes(self, q) -> np.ndarray:
+        """Per row of q, how many values fall outside the tables (coded through the escape)."""
+        return self._split(q)[1].sum(axis=-1)
+
     def info_bits(self, q) -> np.ndarray:
         """Exact information content (bits) of each row of q under the coding model (escapes included)."""
         sym, esc, idx = self._split(q)

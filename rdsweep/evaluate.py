@@ -26,14 +26,13 @@ def batched(fn, x, batch: int):
     return np.concatenate([np.asarray(fn(x[i:i + batch])) for i in range(0, len(x), batch)])
 
 
-def chunked(fn, items, size: int, desc: str, progress: bool, lists: bool = True):
-    """fn over consecutive chunks of items with a progress bar (digits/s, ETA); results concatenated."""
+def chunked(fn, items, size: int, desc: str, progress: bool) -> list:
+    """fn over consecutive chunks of items, with a progress bar (digits/s, ETA); the list of chunk results."""
     out = []
     with tqdm(total=len(items), desc=desc, unit="digit", disable=not progress, leave=False) as bar:
         for i in range(0, len(items), size):
-            res = fn(items[i:i + size])
-            out.extend(res) if lists else out.append(res)
-            bar.update(min(size, len(items) - i))
+            out.append(fn(items[i:i + size]))
+            bar.update(len(items[i:i + size]))
     return out
 
 
@@ -53,10 +52,10 @@ def evaluate(model: CompressionModel, params, codec: FactorizedCodec, images: np
     synthesis(warm).block_until_ready()
     t0 = time.perf_counter()
     q = codec.quantize(batched(analysis, images, batch))
-    strings = chunked(codec.encode_many, q, batch, "encode", progress)
+    strings = [s for chunk in chunked(codec.encode_many, q, batch, "encode", progress) for s in chunk]
     t_enc = time.perf_counter() - t0
     t0 = time.perf_counter()
-    decoded = np.concatenate(chunked(codec.decode_many, strings, batch, "decode", progress, lists=False))
+    decoded = np.concatenate(chunked(codec.decode_many, strings, batch, "decode", progress))
     recon = batched(synthesis, codec.dequantize(decoded), batch)
     t_dec = time.perf_counter() - t0
     container = codec.encode_stream(q)
@@ -76,7 +75,7 @@ def evaluate(model: CompressionModel, params, codec: FactorizedCodec, images: np
         "mae": float(np.mean(np.abs(err)) / 255.0),
         "decode_mismatches": int(np.any(decoded != q, axis=1).sum()),
         "container_decode_mismatches": container_mismatches,
-        "escapes_per_digit": float(np.mean(codec._split(q)[1].sum(axis=1))),
+        "escapes_per_digit": float(codec.escapes(q).mean()),
         "compress_digits_per_s": n / t_enc,
         "decompress_digits_per_s": n / t_dec,
     }
