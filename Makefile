@@ -47,7 +47,7 @@ figures: $(STAMP)        ## the report's figures from one trained run (default: 
 
 latent-sweep: $(STAMP)   ## latent_dims in LATENTS at two lambdas -> outputs/latent (rd.csv, latent_study.png)
 	$(PYTHON) -m rdsweep -m latent_dims=$(LATENTS) lmbda=$(LATENT_LAMBDAS) train.epochs=$(EPOCHS) prior=$(PRIOR) \
-	  hydra.sweep.dir=outputs/latent 'hydra.sweep.subdir=d$${latent_dims}-lmbda=$${lmbda}' $(HYDRA_LAUNCHER) $(ARGS); \
+	  hydra.sweep.dir=outputs/latent 'hydra.sweep.subdir=d$${latent_dims}_lmbda$${lmbda}' $(HYDRA_LAUNCHER) $(ARGS); \
 	status=$$?; $(PYTHON) -m rdsweep.aggregate outputs/latent && exit $$status
 
 bench: $(STAMP)          ## speed/overhead/memory table (ARGS="--slow-layers" for the reference layers)
