@@ -113,6 +113,9 @@ def bd_table(df: pd.DataFrame) -> pd.DataFrame:
                                                              require_matching_points=False))
                     except (ValueError, ZeroDivisionError) as e:
                         row["note"] = str(e)
+                rates_apart = min(r_t.max(), r_a.max()) <= max(r_t.min(), r_a.min())
+                if np.isnan(row["bd_psnr_db"]) and "note" not in row and rates_apart:
+                    row["note"] = "rate ranges do not overlap: no BD-PSNR"
             else:
                 row["note"] = "PSNR ranges do not overlap" if hi <= lo else "fewer than 4 lossy points"
             rows.append(row)
