@@ -13,4 +13,8 @@ def report_errors(fn, *args) -> int:
     except RdsweepError as e:
         print(f"rdsweep: error: {e}", file=sys.stderr)
         return 1
+    except OSError as e:  # unwritable output, missing directory, full disk...
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"rdsweep: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 1
     return 0

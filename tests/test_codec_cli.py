@@ -155,3 +155,11 @@ def test_cli_corrupt_file_leaves_no_output(exported, valid_file, tmp_path):
     corrupt_model.write_bytes(bytes(raw))
     r = run_tool("decompress", tmp_path / "bad.rds", "-m", corrupt_model, "-o", tmp_path / "out.npy")
     assert r.returncode == 1 and "model file is corrupted" in r.stderr
+
+
+def test_unwritable_output_and_missing_model_are_one_line_errors(exported, tmp_path):
+    np.save(tmp_path / "in.npy", np.zeros((2, 28, 28), np.uint8))
+    r = run_tool("compress", tmp_path / "in.npy", "-m", exported, "-o", tmp_path / "no" / "such" / "out.rds")
+    assert r.returncode == 1 and r.stderr.startswith("rdsweep: error: ") and "Traceback" not in r.stderr
+    r = run_tool("compress", tmp_path / "in.npy", "-m", tmp_path / "missing.rdsm", "-o", tmp_path / "out.rds")
+    assert r.returncode == 1 and "cannot read model" in r.stderr and not (tmp_path / "out.rds").exists()
