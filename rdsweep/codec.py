@@ -175,12 +175,12 @@ class FactorizedCodec:
         elif n > 0:
             enc.encode(m, _Uniform(1 << n))
 
-    def _decode_rows(self, decoders) -> np.ndarray:
-        """Decode one row from each decoder in turn (the same decoder repeated for a stream)."""
-        sym = np.empty((len(decoders), self.dims), np.int64)
-        for r, dec in enumerate(decoders):
+    def _decode_stream_rows(self, dec, n: int) -> np.ndarray:
+        """n rows from one stream decoder: each row's escapes follow its symbols, so resolve them in order."""
+        sym = np.empty((n, self.dims), np.int64)
+        for r in range(n):
             sym[r] = dec.decode(self._family, self._probs)
-            if sym[r].max() == self.K:  # escapes follow this row's symbols in the stream
+            if sym[r].max() == self.K:
                 sym[r] = [self._decode_escape(dec) if s == self.K else s for s in sym[r]]
         return self.lo + sym
 
@@ -208,7 +208,14 @@ class FactorizedCodec:
         return self.decode_many([data])[0]
 
     def decode_many(self, strings) -> np.ndarray:
-        return self._decode_rows([_RangeDecoder(words_of(s)) for s in strings])
+        """Byte strings -> symbols (N, D). Each string has its own decoder, so escapes are resolved after."""
+        decoders = [_RangeDecoder(words_of(s)) for s in strings]
+        if not decoders:
+            return np.zeros((0, self.dims), np.int64)
+        sym = np.stack([dec.decode(self._family, self._probs) for dec in decoders]).astype(np.int64)
+        for r in np.flatnonzero((sym == self.K).any(axis=1)):
+            sym[r] = [self._decode_escape(decoders[r]) if s == self.K else s for s in sym[r]]
+        return self.lo + sym
 
     def encode_stream(self, q) -> bytes:
         """Many digits (N, D) in one stream (the container payload)."""
@@ -217,5 +224,4 @@ class FactorizedCodec:
         return minimal_flush(enc)
 
     def decode_stream(self, data: bytes, n: int) -> np.ndarray:
-        dec = _RangeDecoder(words_of(data))
-        return self._decode_rows([dec] * n)
+        return self._decode_stream_rows(_RangeDecoder(words_of(data)), n)
