@@ -50,7 +50,7 @@ latent-sweep: $(STAMP)   ## latent_dims in LATENTS at two lambdas -> outputs/lat
 	  hydra.sweep.dir=outputs/latent 'hydra.sweep.subdir=d$${latent_dims}_lmbda$${lmbda}' $(HYDRA_LAUNCHER) $(ARGS); \
 	status=$$?; $(PYTHON) -m rdsweep.aggregate outputs/latent && exit $$status
 
-bench: $(STAMP)          ## speed/overhead/memory table (ARGS="--slow-layers" for the reference layers)
+bench: $(STAMP)          ## speed/overhead/memory table (ARGS="--slow-layers" reference layers, "--run RUN_DIR" trained model)
 	$(PYTHON) -m rdsweep.bench $(ARGS)
 
 test: $(STAMP)

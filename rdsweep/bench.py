@@ -1,10 +1,11 @@
 """Benchmarks (not tests): training throughput, coding speed and overheads, peak memory.
 
-    python -m rdsweep.bench [--steps 150] [--lmbda 2000] [--prior deep_factorized] [--data-dir DIR]
+    python -m rdsweep.bench [--steps 150] [--lmbda 2000] [--prior deep_factorized] [--run RUN_DIR] [--data-dir DIR]
 
 Prints one table. Training: steady-state jitted steps on real MNIST (compilation excluded). Coding: the
-10,000 test digits through the model trained by those steps: compress = analysis + quantization + range
-coding of one string per digit; decompress = decoding + synthesis + uint8; every digit verified.
+10,000 test digits through the model trained by those steps (or a trained run's, --run): compress =
+analysis + quantization + range coding of one string per digit; decompress = decoding + synthesis + uint8;
+every digit verified.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import os
 import platform
 import resource
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -23,6 +25,7 @@ from omegaconf import OmegaConf
 from rdsweep import data
 from rdsweep.codec import FactorizedCodec
 from rdsweep.evaluate import evaluate
+from rdsweep.export import load_run
 from rdsweep.model import CompressionModel, init_params
 from rdsweep.prior import make_prior
 from rdsweep.train import make_train_step
@@ -33,7 +36,8 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=150, help="timed training steps (batch 128)")
     ap.add_argument("--lmbda", type=float, default=2000.0)
     ap.add_argument("--prior", default="deep_factorized")
-    ap.add_argument("--slow-layers", action="store_true", help="flax's strided Conv/ConvTranspose (reference)")
+    ap.add_argument("--slow-layers", action="store_true", help="flax ConvTranspose in the decoder (the reference)")
+    ap.add_argument("--run", type=Path, help="code with this trained run's model (default: the timed steps' model)")
     ap.add_argument("--data-dir", default=os.environ.get("RDSWEEP_DATA_DIR", "data/mnist"))
     args = ap.parse_args(argv)
 
@@ -56,7 +60,13 @@ def main(argv=None):
     m.block_until_ready()
     train_rate = args.steps * B / (time.perf_counter() - t0)
 
-    codec = FactorizedCodec.from_prior(make_prior(args.prior, 50), params["entropy"])
+    coded = f"the model of the {args.steps} timed steps"
+    if args.run:
+        trained, _ = load_run(args.run)
+        model, params, codec = trained.model, trained.params, trained.codec
+        coded = f"{args.run}"
+    else:
+        codec = FactorizedCodec.from_prior(make_prior(args.prior, 50), params["entropy"])
     ev = evaluate(model, params, codec, test_images, 1000, progress=False)
     info_total = ev["rate_info_bits"] * ev["test_digits"]
     rows = [
@@ -69,10 +79,10 @@ def main(argv=None):
         ("decode mismatches", f"{ev['decode_mismatches']}"),
         ("peak RSS MiB", f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f}"),
     ]
-    layers = "flax strided (reference)" if args.slow_layers else "space-to-depth / sub-pixel (exact)"
+    layers = "flax ConvTranspose (reference)" if args.slow_layers else "sub-pixel ConvTranspose (exact)"
     print(f"rdsweep bench: prior={args.prior} lmbda={args.lmbda:g} steps={args.steps} layers={layers}; "
           f"JAX {jax.__version__} on {jax.devices()[0].device_kind} ({jax.default_backend()}), "
-          f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}")
+          f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}; coding with {coded}")
     width = max(len(r[0]) for r in rows)
     print(f"| {'metric'.ljust(width)} | value |\n|{'-' * (width + 2)}|-------|")
     for name, value in rows:
