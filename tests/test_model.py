@@ -25,8 +25,8 @@ def test_shapes_and_keras_initialisation():
     assert float(jnp.abs(w).max()) <= (6 / (2450 + 500)) ** 0.5
 
 
-def test_fast_layers_equal_the_straightforward_ones():
-    """The re-formulated strided layers compute the same function with the same parameters."""
+def test_subpixel_deconv_equals_flax_conv_transpose():
+    """The sub-pixel transposed convolutions compute flax's function (values and gradients), same parameters."""
     import numpy as np
 
     slow, fast = CompressionModel(latent_dims=50, fast=False), CompressionModel(latent_dims=50, fast=True)
