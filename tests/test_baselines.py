@@ -34,6 +34,7 @@ def test_records_in_the_learned_schema_and_bd_rate(tmp_path, mnist_dir):
     assert 10 < rec["psnr_db"] < 40 and rec["rate_string_bits"] >= rec["rate_info_bits"] > 0
     jpeg = json.loads((tmp_path / "jpeg" / "param=1" / "metrics.json").read_text())
     assert jpeg["rate_definition"].startswith("whole file") and jpeg["rate_info_bits"] > 1000  # headers count
+    assert 0 < jpeg["rate_payload_bits"] < jpeg["rate_info_bits"] - 8 * 300  # JPEG headers are hundreds of bytes
     df, problems = find_runs([tmp_path])
     assert not problems and set(df["prior"]) == {"dct", "jpeg"}
     # a fake learned curve at half the DCT rate: BD-rate must come out near -50 %
