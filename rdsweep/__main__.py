@@ -10,9 +10,9 @@ from hydra.core.hydra_config import HydraConfig
 
 from hydra.types import RunMode
 
-from rdsweep.checkpoint import atomic_write_text
+from rdsweep.checkpoint import FAILED, atomic_write_text
 from rdsweep.errors import RdsweepError
-from rdsweep.run import FAILED, run
+from rdsweep.run import run
 
 log = logging.getLogger("rdsweep")
 

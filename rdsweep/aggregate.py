@@ -20,13 +20,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from rdsweep.checkpoint import atomic_write_text  # noqa: E402
+from rdsweep.checkpoint import CHECKPOINT, FAILED, METRICS, atomic_write_text  # noqa: E402
 from rdsweep.errors import RdsweepError, report_errors  # noqa: E402
 from rdsweep.reference import REFERENCE_RERUN, REPORT_TABLE1  # noqa: E402
 
 GROUP = ["prior", "distortion", "latent_dims", "epochs"]
 REQUIRED = ["lmbda", "rate_info_bits", "psnr_db", "decode_mismatches"]
-MARKERS = ["metrics.json", "failed.txt", "checkpoint.msgpack"]
+MARKERS = [METRICS, FAILED, CHECKPOINT]
 
 
 def find_runs(dirs) -> tuple[pd.DataFrame, list[str]]:
@@ -34,9 +34,9 @@ def find_runs(dirs) -> tuple[pd.DataFrame, list[str]]:
     rows, problems = [], []
     run_dirs = sorted({p.parent for d in dirs for m in MARKERS for p in Path(d).rglob(m)})
     for run_dir in run_dirs:
-        metrics_path = run_dir / "metrics.json"
-        if (run_dir / "failed.txt").exists():
-            reason = (run_dir / "failed.txt").read_text().strip()
+        metrics_path = run_dir / METRICS
+        if (run_dir / FAILED).exists():
+            reason = (run_dir / FAILED).read_text().strip()
             problems.append(f"{run_dir}: failed: {reason}")
             continue
         if not metrics_path.exists():

@@ -27,7 +27,7 @@ from scipy import fft
 from tqdm.auto import tqdm
 
 from rdsweep import data
-from rdsweep.checkpoint import atomic_write_text
+from rdsweep.checkpoint import METRICS, atomic_write_text
 from rdsweep.codec import FactorizedCodec, quantize_pmf
 from rdsweep.errors import RdsweepError, report_errors
 from rdsweep.evaluate import psnr
@@ -209,7 +209,7 @@ def run_baselines(out: Path, methods, data_cfg, steps=STEPS, progress=True):
             rec = record(method, point, test, recon)
             d = out / method / f"param={rec['lmbda']}"
             d.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(d / "metrics.json", json.dumps(rec, indent=2) + "\n")
+            atomic_write_text(d / METRICS, json.dumps(rec, indent=2) + "\n")
             print(f"{method:>14} {str(rec['lmbda']):>8}: {rec['rate_info_bits']:8.2f} bits/digit  "
                   f"{rec['psnr_db']:6.2f} dB  mismatches {rec['decode_mismatches']}")
 

@@ -10,7 +10,12 @@ from flax import serialization
 
 from rdsweep.errors import RdsweepError
 
+# the files of a run directory (one place for their names)
 CHECKPOINT = "checkpoint.msgpack"
+METRICS = "metrics.json"
+HISTORY = "history.csv"
+CODEC = "codec.npz"
+FAILED = "failed.txt"  # written by a failed job of a sweep; the aggregation reports it
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 

@@ -17,6 +17,8 @@ so the coder's model *is* ``counts`` and ``info_bits`` is exactly the informatio
 """
 from __future__ import annotations
 
+import io
+
 import constriction
 import numpy as np
 
@@ -115,6 +117,19 @@ class FactorizedCodec:
 
     def to_arrays(self) -> dict:
         return {"offset": self.offset, "lo": self.lo, "counts": self.counts}
+
+    def to_npz(self) -> bytes:
+        buf = io.BytesIO()
+        np.savez(buf, **self.to_arrays())
+        return buf.getvalue()
+
+    @classmethod
+    def from_npz(cls, path) -> "FactorizedCodec":
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return cls.from_arrays({k: z[k] for k in ("offset", "lo", "counts")})
+        except (OSError, ValueError, KeyError) as e:
+            raise RdsweepError(f"cannot read coding tables {path}: {e}") from None
 
     @classmethod
     def from_arrays(cls, arrays) -> "FactorizedCodec":

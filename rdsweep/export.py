@@ -18,7 +18,7 @@ import numpy as np
 from flax import serialization
 from omegaconf import OmegaConf
 
-from rdsweep.checkpoint import CHECKPOINT, atomic_write_bytes
+from rdsweep.checkpoint import CHECKPOINT, CODEC, atomic_write_bytes
 from rdsweep.codec import FactorizedCodec
 from rdsweep.errors import RdsweepError
 from rdsweep.model import CompressionModel, init_params
@@ -64,8 +64,11 @@ def load_run(run_dir: Path) -> tuple[ExportedModel, bytes]:
         params = serialization.from_state_dict(params, state["params"])
     except Exception as e:  # noqa: BLE001 - msgpack/structure errors come in many types
         raise RdsweepError(f"cannot read checkpoint {ckpt_path}: {e}") from None
-    codec = FactorizedCodec.from_prior(make_prior(prior_name, latent_dims), params["entropy"],
-                                       float(cfg.codec.tail_mass))
+    if (run_dir / CODEC).is_file():  # the tables the run was evaluated with: the one source of truth
+        codec = FactorizedCodec.from_npz(run_dir / CODEC)
+    else:  # a run stopped before its evaluation: build them as the run would have
+        codec = FactorizedCodec.from_prior(make_prior(prior_name, latent_dims), params["entropy"],
+                                           float(cfg.codec.tail_mass))
     config = {"latent_dims": latent_dims, "prior": prior_name, "lmbda": float(cfg.lmbda),
               "distortion": str(cfg.distortion), "epochs": int(state["epoch"]), "shape": [28, 28]}
     payload = _payload(config, params, codec)

@@ -1,7 +1,6 @@
 """One run: validate config, load data, train (resuming), build coding tables, evaluate, write records."""
 from __future__ import annotations
 
-import io
 import json
 import logging
 import math
@@ -9,12 +8,11 @@ import time
 from pathlib import Path
 
 import jax
-import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
 
 from rdsweep import data, train
-from rdsweep.checkpoint import atomic_write_bytes, atomic_write_text
+from rdsweep.checkpoint import CODEC, HISTORY, METRICS, atomic_write_bytes, atomic_write_text
 from rdsweep.codec import FactorizedCodec
 from rdsweep.errors import RdsweepError
 from rdsweep.evaluate import evaluate
@@ -22,11 +20,6 @@ from rdsweep.model import CompressionModel, init_params
 from rdsweep.prior import PRIORS, make_prior
 
 log = logging.getLogger("rdsweep")
-METRICS = "metrics.json"
-HISTORY = "history.csv"
-CODEC = "codec.npz"
-FAILED = "failed.txt"  # written by a failed job of a sweep; the aggregation reports it
-
 
 
 def _number(cfg, key, kind, low, low_ok=False):
@@ -74,9 +67,7 @@ def run(cfg, run_dir: Path) -> dict:
 
     prior = make_prior(cfg.prior.name, int(cfg.latent_dims))
     codec = FactorizedCodec.from_prior(prior, params["entropy"], float(cfg.codec.tail_mass))
-    buf = io.BytesIO()
-    np.savez(buf, **codec.to_arrays())
-    atomic_write_bytes(run_dir / CODEC, buf.getvalue())
+    atomic_write_bytes(run_dir / CODEC, codec.to_npz())
     metrics = {
         "lmbda": float(cfg.lmbda), "latent_dims": int(cfg.latent_dims), "prior": cfg.prior.name,
         "distortion": cfg.distortion, "epochs": int(cfg.train.epochs), "seed": int(cfg.seed),

@@ -163,3 +163,20 @@ def test_unwritable_output_and_missing_model_are_one_line_errors(exported, tmp_p
     assert r.returncode == 1 and r.stderr.startswith("rdsweep: error: ") and "Traceback" not in r.stderr
     r = run_tool("compress", tmp_path / "in.npy", "-m", tmp_path / "missing.rdsm", "-o", tmp_path / "out.rds")
     assert r.returncode == 1 and "cannot read model" in r.stderr and not (tmp_path / "out.rds").exists()
+
+
+def test_export_takes_the_runs_stored_tables(trained_run, tmp_path):
+    """The .rdsm carries the tables the run was evaluated with (codec.npz), never a recomputation."""
+    import shutil
+
+    from rdsweep.codec import FactorizedCodec
+    from rdsweep.export import export_run
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    codec = FactorizedCodec.from_npz(run / "codec.npz")
+    counts = codec.counts.copy()
+    counts[0, [0, 1]] = counts[0, [1, 0]]  # still a valid table, but not what the prior would give
+    (run / "codec.npz").write_bytes(FactorizedCodec(codec.offset, codec.lo, counts).to_npz())
+    np.testing.assert_array_equal(export_run(run, tmp_path / "m.rdsm").codec.counts, counts)
+    np.testing.assert_array_equal(load_model(tmp_path / "m.rdsm").codec.counts, counts)
