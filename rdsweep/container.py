@@ -1,14 +1,14 @@
-"""The compressed file format (.rds): every digit of one file in one range-coded stream.
+"""The compressed file format (.rds): every digit of one file in one ANS-coded stream.
 
 | offset | size | field |
 |---|---|---|
 | 0 | 4 | magic `RDSW` |
-| 4 | 1 | format version (1) |
+| 4 | 1 | format version (2; version 1 files, range coded, still decode) |
 | 5 | 16 | model fingerprint (first 16 bytes of the .rdsm payload's SHA-256) |
 | 21 | 4 | digit count N (u32, big-endian) |
 | 25 | 2 + 2 | digit height, width (u16 each) |
 | 29 | 4 | payload length P in bytes (u32) |
-| 33 | P | payload: the N digits' latent symbols, one range-coded stream (minimal flush) |
+| 33 | P | payload: the N digits' latent symbols, one ANS stream (`FactorizedCodec.encode_stream`) |
 | 33+P | 4 | CRC-32 of bytes 0 .. 33+P-1 (u32) |
 
 Any corruption, truncation, wrong model or wrong version raises RdsweepError before anything is decoded.
@@ -24,7 +24,8 @@ from rdsweep.codec import FactorizedCodec
 from rdsweep.errors import RdsweepError
 
 MAGIC = b"RDSW"
-VERSION = 1
+VERSION = 2
+READABLE = (1, 2)  # 1: the payload was one range-coded stream
 MAX_DIGITS = 1 << 24
 _HEAD = struct.Struct(">4sB16sIHHI")
 _CRC = struct.Struct(">I")
@@ -46,8 +47,8 @@ def unpack(data: bytes, codec: FactorizedCodec, fingerprint: bytes, shape=(28, 2
     if len(data) < _HEAD.size + _CRC.size:
         raise RdsweepError(f"truncated file ({len(data)} bytes, the header alone is {_HEAD.size + 4})")
     _, version, file_fp, n, h, w, plen = _HEAD.unpack_from(data)
-    if version != VERSION:
-        raise RdsweepError(f"format version {version} is not supported (this is version {VERSION})")
+    if version not in READABLE:
+        raise RdsweepError(f"format version {version} is not supported (this reads versions 1 and {VERSION})")
     if len(data) != _HEAD.size + plen + _CRC.size:
         raise RdsweepError(f"truncated or padded file: {len(data)} bytes, the header says {_HEAD.size + plen + 4}")
     (crc,) = _CRC.unpack_from(data, _HEAD.size + plen)
@@ -58,4 +59,5 @@ def unpack(data: bytes, codec: FactorizedCodec, fingerprint: bytes, shape=(28, 2
                            f"this model is {fingerprint.hex()})")
     if (h, w) != tuple(shape) or n > MAX_DIGITS:
         raise RdsweepError(f"file holds {n} digits of {h}x{w}; this model codes {shape[0]}x{shape[1]} digits")
-    return codec.decode_stream(data[_HEAD.size: _HEAD.size + plen], n)
+    payload = data[_HEAD.size: _HEAD.size + plen]
+    return codec.decode_stream(payload, n) if version == 2 else codec.decode_range_stream(payload, n)

@@ -44,11 +44,11 @@ def test_quantize_clamps_and_handles_nonfinite(codec):
 
 
 def test_info_bits_is_the_coders_information_content(codec):
-    """On a long stream the coded length matches the summed information content (no model mismatch)."""
+    """A long ANS stream costs its summed information content plus a few dozen bits (no model mismatch)."""
     q = codec.quantize(latents(codec, 4000, seed=1))
     info = codec.info_bits(q).sum()
     coded = 8 * len(codec.encode_stream(q))
-    assert info <= coded <= info * 1.0001 + 64
+    assert info <= coded <= info + 48
 
 
 def test_tables_survive_noncontiguous_arrays(codec):

@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from rdsweep import container
+from rdsweep.codec import _RangeEncoder, minimal_flush
 from rdsweep.data import read_idx_images
 from rdsweep.errors import RdsweepError
 from rdsweep.evaluate import batched, make_transforms
@@ -130,17 +131,34 @@ def test_random_bytes_never_crash(valid_file, blob, with_magic):
         container.unpack(blob, m.codec, m.fingerprint)
 
 
-def test_wrong_model_and_wrong_version(valid_file, tmp_path, exported):
+def with_version(data: bytes, version: int, payload: bytes | None = None) -> bytes:
+    """data (a valid .rds) with another version byte (and payload), its length and CRC made valid again."""
+    import struct
+    import zlib
+    head = bytearray(data[:33])
+    head[4] = version
+    if payload is not None:
+        head[29:33] = struct.pack(">I", len(payload))
+    body = bytes(head) + (data[33:-4] if payload is None else payload)
+    return body + struct.pack(">I", zlib.crc32(body))
+
+
+def test_wrong_model_and_wrong_version(valid_file):
     m, q, data = valid_file
     with pytest.raises(RdsweepError, match="another model"):
         container.unpack(data, m.codec, bytes(16))
-    import struct
-    import zlib
-    v2 = bytearray(data[:-4])
-    v2[4] = 2
-    v2 = bytes(v2) + struct.pack(">I", zlib.crc32(bytes(v2)))
-    with pytest.raises(RdsweepError, match="format version 2 is not supported"):
-        container.unpack(v2, m.codec, m.fingerprint)
+    with pytest.raises(RdsweepError, match="format version 3 is not supported"):
+        container.unpack(with_version(data, 3), m.codec, m.fingerprint)
+
+
+def test_version_1_files_range_coded_still_decode(valid_file):
+    m, q, data = valid_file
+    enc = _RangeEncoder()
+    m.codec._encode_rows(q, enc)  # how version 1 wrote its payload
+    v1 = with_version(data, 1, minimal_flush(enc))
+    np.testing.assert_array_equal(container.unpack(v1, m.codec, m.fingerprint), q)
+    with pytest.raises(RdsweepError, match="corrupted stream"):  # a v1 payload is not a v2 one
+        container.unpack(with_version(v1, 2), m.codec, m.fingerprint)
 
 
 def test_cli_corrupt_file_leaves_no_output(exported, valid_file, tmp_path):
