@@ -111,7 +111,7 @@ def ans_words(data: bytes) -> np.ndarray:
 
 
 class FactorizedCodec:
-    """Integer tables + constriction range coding for factorized latents (one digit = one row of D)."""
+    """Integer tables + constriction coding (range: per digit, ANS: per stream) of factorized latents (rows of D)."""
 
     def __init__(self, offset, lo, counts):
         # constriction reads raw buffers: non-C-contiguous arrays are silently misread, so copy here.
@@ -289,6 +289,12 @@ class FactorizedCodec:
             raise RdsweepError("corrupted stream: data left over after the last digit")
         return rows
 
+    def encode_range_stream(self, q) -> bytes:
+        """Many digits in one range-coded stream: the .rds payload of format version 1 (read, no longer written)."""
+        enc = _RangeEncoder()
+        self._encode_rows(q, enc)
+        return minimal_flush(enc)
+
     def decode_range_stream(self, data: bytes, n: int) -> np.ndarray:
-        """n rows of a range-coded stream (the .rds payload of format version 1)."""
+        """n rows of ``encode_range_stream``'s bytes."""
         return self._decode_stream_rows(_RangeDecoder(words_of(data)), n)

@@ -1,4 +1,5 @@
-"""Evaluation with real coding: analysis -> quantize -> ANS/range code -> decode -> verify -> synthesis."""
+"""Evaluation with real coding: analysis -> quantize -> code (range: strings, ANS: stream) -> decode -> verify
+-> synthesis."""
 from __future__ import annotations
 
 import time
@@ -7,7 +8,7 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
-from rdsweep.codec import FactorizedCodec
+from rdsweep.codec import FactorizedCodec, flush_floor_bits
 from rdsweep.model import CompressionModel, images_to_input, output_to_images
 
 
@@ -68,6 +69,7 @@ def evaluate(model: CompressionModel, params, codec: FactorizedCodec, images: np
         "test_digits": n,
         "rate_info_bits": float(info.mean()),
         "rate_string_bits": float(np.mean([8 * len(s) for s in strings])),
+        "rate_string_floor_bits": float(flush_floor_bits(info).mean()),
         "rate_container_bits": 8 * len(container) / n,
         "psnr_db": float(np.mean(psnr(mse))),
         "psnr_of_mse_db": float(psnr(mse.mean())),

@@ -6,7 +6,6 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from rdsweep import container
-from rdsweep.codec import _RangeEncoder, minimal_flush
 from rdsweep.data import read_idx_images
 from rdsweep.errors import RdsweepError
 from rdsweep.evaluate import batched, make_transforms
@@ -153,9 +152,7 @@ def test_wrong_model_and_wrong_version(valid_file):
 
 def test_version_1_files_range_coded_still_decode(valid_file):
     m, q, data = valid_file
-    enc = _RangeEncoder()
-    m.codec._encode_rows(q, enc)  # how version 1 wrote its payload
-    v1 = with_version(data, 1, minimal_flush(enc))
+    v1 = with_version(data, 1, m.codec.encode_range_stream(q))
     np.testing.assert_array_equal(container.unpack(v1, m.codec, m.fingerprint), q)
     with pytest.raises(RdsweepError, match="corrupted stream"):  # a v1 payload is not a v2 one
         container.unpack(with_version(v1, 2), m.codec, m.fingerprint)
