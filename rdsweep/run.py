@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
 from pathlib import Path
 
@@ -77,7 +78,8 @@ def run(cfg, run_dir: Path) -> dict:
     metrics.update({
         "train_digits_per_s": info["digits_per_s"], "compile_s": info["compile_s"],
         "final_train_loss": history[-1]["loss"] if history else None,
-        "device": jax.devices()[0].device_kind, "wall_s": time.perf_counter() - t_start,
+        "device": jax.devices()[0].device_kind, "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "wall_s": time.perf_counter() - t_start,
     })
     atomic_write_text(run_dir / METRICS, json.dumps(metrics, indent=2) + "\n")
     log.info("rate %.2f bits/digit (strings %.2f, container %.2f), PSNR %.2f dB, mismatches %d -> %s",
