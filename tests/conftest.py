@@ -19,7 +19,7 @@ def mnist_dir():
 
 
 def run_cli(*args, cwd=ROOT, timeout=600):
-    """Run `python -m rdsweep ARGS` (or another module if args[0] starts with '-m'), capture output."""
+    """Run `python -m rdsweep ARGS` (the Hydra entry), capture output."""
     env = dict(os.environ, RDSWEEP_DATA_DIR=str(MNIST_DIR), PYTHONUNBUFFERED="1")
     cmd = [sys.executable, "-m", "rdsweep", *args]
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
