@@ -12,7 +12,6 @@ forward + backward pass at batch 128 (ms, GFLOP/s from XLA's cost analysis) and 
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import platform
 import resource
@@ -30,7 +29,8 @@ from rdsweep import data
 from rdsweep.codec import FactorizedCodec
 from rdsweep.evaluate import evaluate
 from rdsweep.export import load_run
-from rdsweep.model import CompressionModel, StridedConvTranspose, act, glorot, init_params
+from rdsweep.model import (CompressionModel, StridedConvTranspose, act, flax_conv_transpose, init_params,
+                           strided_conv)
 from rdsweep.prior import make_prior
 from rdsweep.train import make_train_step
 
@@ -115,17 +115,15 @@ def timed(fn, *args, reps: int = 30) -> float:
 
 def profile_layers(B: int = 128):
     """(layer, ms, GFLOP/s) for each layer of the seed model, gradients w.r.t. parameters and input."""
-    conv = functools.partial(nn.Conv, kernel_size=(5, 5), strides=(2, 2), padding="SAME", kernel_init=glorot)
-    flax_deconv = functools.partial(nn.ConvTranspose, kernel_size=(5, 5), strides=(2, 2), padding="SAME")
-    layers = [("analysis conv1 5x5/2, 28x28x1 -> 14x14x20", conv(20), (B, 28, 28, 1)),
-              ("analysis conv2 5x5/2, 14x14x20 -> 7x7x50", conv(50), (B, 14, 14, 20)),
+    layers = [("analysis conv1 5x5/2, 28x28x1 -> 14x14x20", strided_conv(20), (B, 28, 28, 1)),
+              ("analysis conv2 5x5/2, 14x14x20 -> 7x7x50", strided_conv(50), (B, 14, 14, 20)),
               ("analysis dense 2450 -> 500", nn.Dense(500), (B, 2450)),
               ("analysis dense 500 -> 50", nn.Dense(50), (B, 500)),
               ("synthesis dense 50 -> 500", nn.Dense(500), (B, 50)),
               ("synthesis dense 500 -> 2450", nn.Dense(2450), (B, 500)),
               ("synthesis deconv1 (sub-pixel), 7x7x50 -> 14x14x20", StridedConvTranspose(20), (B, 7, 7, 50)),
               ("synthesis deconv2 (sub-pixel), 14x14x20 -> 28x28x1", StridedConvTranspose(1), (B, 14, 14, 20)),
-              ("  deconv1 as flax ConvTranspose (--slow-layers)", flax_deconv(20), (B, 7, 7, 50))]
+              ("  deconv1 as flax ConvTranspose (--slow-layers)", flax_conv_transpose(20), (B, 7, 7, 50))]
     rows = []
     for name, layer, shape in layers:
         x = jax.random.normal(jax.random.key(0), shape)

@@ -16,6 +16,10 @@ from rdsweep.prior import make_prior
 LEAKY_SLOPE = 0.2
 glorot = nn.initializers.glorot_uniform()
 act = functools.partial(nn.leaky_relu, negative_slope=LEAKY_SLOPE)
+# the seed model's strided layers as flax defines them (5x5, stride 2, SAME)
+strided_conv = functools.partial(nn.Conv, kernel_size=(5, 5), strides=(2, 2), padding="SAME", kernel_init=glorot)
+flax_conv_transpose = functools.partial(nn.ConvTranspose, kernel_size=(5, 5), strides=(2, 2), padding="SAME",
+                                        kernel_init=glorot)
 
 
 # ---- exact re-formulation of the stride-2 transposed convolution (same parameters, ~3x faster on CPU) ----
@@ -51,9 +55,8 @@ class AnalysisTransform(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        conv = functools.partial(nn.Conv, kernel_size=(5, 5), strides=(2, 2), padding="SAME", kernel_init=glorot)
-        x = act(conv(20, name="conv1")(x))  # 14x14x20
-        x = act(conv(50, name="conv2")(x))  # 7x7x50
+        x = act(strided_conv(20, name="conv1")(x))  # 14x14x20
+        x = act(strided_conv(50, name="conv2")(x))  # 7x7x50
         x = x.reshape(x.shape[0], -1)
         x = act(nn.Dense(500, kernel_init=glorot, name="dense1")(x))
         return nn.Dense(self.latent_dims, kernel_init=glorot, name="dense2")(x)
@@ -66,8 +69,7 @@ class SynthesisTransform(nn.Module):
 
     @nn.compact
     def __call__(self, y):
-        deconv = StridedConvTranspose if self.fast else functools.partial(
-            nn.ConvTranspose, kernel_size=(5, 5), strides=(2, 2), padding="SAME", kernel_init=glorot)
+        deconv = StridedConvTranspose if self.fast else flax_conv_transpose
         x = act(nn.Dense(500, kernel_init=glorot, name="dense1")(y))
         x = act(nn.Dense(2450, kernel_init=glorot, name="dense2")(x))
         x = x.reshape(x.shape[0], 7, 7, 50)

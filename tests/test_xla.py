@@ -3,12 +3,8 @@ import importlib.metadata
 from rdsweep import xla
 
 
-def jaxlib_version() -> tuple:
-    return tuple(int(p) for p in importlib.metadata.version("jaxlib").split(".")[:2])
-
-
 def test_ynn_flag_added_only_where_safe_and_wanted(monkeypatch):
-    tested = xla.TESTED_JAXLIB[0] <= jaxlib_version() < xla.TESTED_JAXLIB[1]
+    tested = xla.TESTED_JAXLIB[0] <= xla.jaxlib_version() < xla.TESTED_JAXLIB[1]
     env = {"XLA_FLAGS": "--xla_cpu_enable_fast_math=false"}
     assert xla.configure(env) == tested
     if tested:
