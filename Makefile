@@ -1,62 +1,79 @@
 # rdsweep: `make sweep` runs the main job, `make test` the tests; both install what is missing first.
 PYTHON ?= python3
-STAMP := .make/install.stamp
+# one install stamp per interpreter and extras (a new virtualenv installs again), redone when pyproject.toml changes
+PYKEY := $(shell $(PYTHON) -c 'import sys, hashlib; print(hashlib.sha1(sys.prefix.encode()).hexdigest()[:10])')
 # MNIST IDX files: RDSWEEP_DATA_DIR if set, else ../shared/data/mnist when present, else data/mnist
 ifeq ($(origin RDSWEEP_DATA_DIR), undefined)
 ifneq ($(wildcard ../shared/data/mnist/.),)
 export RDSWEEP_DATA_DIR := $(abspath ../shared/data/mnist)
 endif
 endif
+RDSWEEP := $(PYTHON) -m rdsweep.cli
 LMBDA ?= 500
 LAMBDAS ?= 300,500,1000,2000
 EPOCHS ?= 5
 PRIOR ?= deep_factorized
+MODEL ?= seed
+SEEDS ?= 0
 SWEEPS ?= outputs/sweeps
 BASELINES ?= outputs/baselines
-AGG_DIRS = $(SWEEPS) $(wildcard $(BASELINES))
-RUN ?= $(SWEEPS)/mnist-$(PRIOR)-mae-d50-e$(EPOCHS)-s0/lmbda=2000
+RUN ?= $(SWEEPS)/mnist-$(MODEL)-$(PRIOR)-mae-d50-e$(EPOCHS)-s0/lmbda=2000
 LATENTS ?= 5,10,20,50,100
 LATENT_LAMBDAS ?= 500,2000
-LAUNCHER ?= basic       # basic (one job at a time) or joblib (local processes: pip install hydra-joblib-launcher)
+LAUNCHER ?= basic# basic (one job at a time), joblib (local processes), slurm (PARTITION=...)
+PARTITION ?=
 ARGS ?=
-HYDRA_LAUNCHER := $(if $(filter joblib,$(strip $(LAUNCHER))),hydra/launcher=joblib,)
 
-.PHONY: install run sweep table baselines figures latent-sweep bench test test-all clean
+LAUNCHER_basic :=
+LAUNCHER_joblib := hydra/launcher=joblib
+LAUNCHER_slurm := hydra/launcher=slurm $(if $(PARTITION),hydra.launcher.partition=$(PARTITION),)
+ifeq ($(filter $(strip $(LAUNCHER)),basic joblib slurm),)
+$(error LAUNCHER=$(LAUNCHER) is not one of basic, joblib, slurm)
+endif
+HYDRA_LAUNCHER := $(LAUNCHER_$(strip $(LAUNCHER)))
+comma := ,
+EXTRAS := dev$(if $(filter joblib slurm,$(strip $(LAUNCHER))),$(comma)launchers,)
+
+STAMP := .make/install-$(PYKEY)-$(subst $(comma),-,$(EXTRAS))
+
+.PHONY: install run sweep table baselines figures latent-sweep bench test test-all test-cluster clean
 
 install: $(STAMP)
 $(STAMP): pyproject.toml
-	$(PYTHON) -m pip install -q -e '.[dev]'
+	$(PYTHON) -m pip install -q -e '.[$(EXTRAS)]'
 	@mkdir -p $(dir $@) && touch $@
 
 run: $(STAMP)            ## one lambda: make run LMBDA=2000 ARGS="prior=logistic"
-	$(PYTHON) -m rdsweep lmbda=$(LMBDA) $(ARGS)
+	$(PYTHON) -m rdsweep lmbda=$(LMBDA) model=$(MODEL) prior=$(PRIOR) $(ARGS)
 
-sweep: $(STAMP)          ## the main job: multirun over LAMBDAS, then the aggregation stage
-	$(PYTHON) -m rdsweep -m lmbda=$(LAMBDAS) train.epochs=$(EPOCHS) prior=$(PRIOR) $(HYDRA_LAUNCHER) $(ARGS); \
-	status=$$?; $(PYTHON) -m rdsweep.aggregate $(AGG_DIRS) --out $(SWEEPS) && exit $$status
+sweep: $(STAMP)          ## the main job: multirun over LAMBDAS (x SEEDS), then the aggregation stage
+	$(PYTHON) -m rdsweep -m lmbda=$(LAMBDAS) seed=$(SEEDS) train.epochs=$(EPOCHS) model=$(MODEL) prior=$(PRIOR) \
+	  hydra.sweep.dir=$(SWEEPS) $(HYDRA_LAUNCHER) $(ARGS); \
+	status=$$?; $(RDSWEEP) aggregate $(SWEEPS) $(wildcard $(BASELINES)) --out $(SWEEPS) && exit $$status
 
-table: $(STAMP)          ## re-aggregate existing runs only (+ baselines if any) -> rd.csv, table1.md, rd_curve, bd.csv
-	$(PYTHON) -m rdsweep.aggregate $(AGG_DIRS) --out $(SWEEPS)
+table: $(STAMP)          ## re-aggregate existing runs (+ baselines if any) -> rd.csv, table1.md, rd_curve, bd.csv
+	$(RDSWEEP) aggregate $(SWEEPS) $(BASELINES) --out $(SWEEPS)
 
 baselines: $(STAMP)      ## DCT, 8x8 DCT, PCA, PNG/JPEG/WebP/JPEG 2000/AVIF/JPEG XL records into OUT, then the table
-	$(PYTHON) -m rdsweep.baselines --out $(or $(OUT),$(BASELINES))
-	$(PYTHON) -m rdsweep.aggregate $(SWEEPS) $(or $(OUT),$(BASELINES)) --out $(SWEEPS)
+	$(PYTHON) -m pip install -q -e '.[baselines]'
+	$(RDSWEEP) baselines --out $(or $(OUT),$(BASELINES))
+	$(RDSWEEP) aggregate $(SWEEPS) $(or $(OUT),$(BASELINES)) --out $(SWEEPS)
 
 figures: $(STAMP)        ## the report's figures from one trained run (default: the sweep's lambda=2000 run)
-	$(PYTHON) -m rdsweep.figures $(RUN)
+	$(RDSWEEP) figures $(RUN)
 
 latent-sweep: $(STAMP)   ## latent_dims in LATENTS at two lambdas -> outputs/latent (rd.csv, latent_study.png)
-	$(PYTHON) -m rdsweep -m latent_dims=$(LATENTS) lmbda=$(LATENT_LAMBDAS) train.epochs=$(EPOCHS) prior=$(PRIOR) \
-	  hydra.sweep.dir=outputs/latent 'hydra.sweep.subdir=d$${latent_dims}_lmbda$${lmbda}' $(HYDRA_LAUNCHER) $(ARGS); \
-	status=$$?; $(PYTHON) -m rdsweep.aggregate outputs/latent && exit $$status
+	$(PYTHON) -m rdsweep -m latent_dims=$(LATENTS) lmbda=$(LATENT_LAMBDAS) seed=$(SEEDS) train.epochs=$(EPOCHS) \
+	  model=$(MODEL) prior=$(PRIOR) hydra.sweep.dir=outputs/latent $(HYDRA_LAUNCHER) $(ARGS); \
+	status=$$?; $(RDSWEEP) aggregate outputs/latent && exit $$status
 
-bench: $(STAMP)          ## speed/overhead/memory table (ARGS="--slow-layers" reference layers, "--run RUN_DIR" trained model)
-	$(PYTHON) -m rdsweep.bench $(ARGS)
+bench: $(STAMP)          ## speed/overhead/memory table (ARGS="--slow-layers", "--run RUN_DIR", "--profile")
+	$(RDSWEEP) bench $(ARGS)
 
-test: $(STAMP)
+test: $(STAMP)           ## the test suite without the slow tests (CI: .ci/run)
 	$(PYTHON) -m pytest -m "not slow" -q
 
-test-all: $(STAMP)
+test-all: $(STAMP)       ## every test, the slow ones too (10k-digit round trip, the wheel in a fresh venv)
 	$(PYTHON) -m pytest -q
 
 clean:

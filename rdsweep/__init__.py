@@ -1,6 +1,18 @@
-"""rdsweep: learned image compression sweeps (JAX/Flax autoencoder, learned prior, real entropy coding)."""
-from rdsweep.xla import configure as _configure_xla
+"""rdsweep: learned image compression sweeps (JAX/Flax autoencoder, learned prior, real entropy coding).
 
-__version__ = "0.1.0"
+Python API: ``codec = rdsweep.load("model.rdsm")`` (or a trained run directory), then
+``codec.compress(images) -> bytes`` and ``codec.decompress(data) -> images`` (see rdsweep.codec).
+Importing rdsweep changes nothing in the process (entry points call ``rdsweep.runtime.configure()``).
+"""
+__version__ = "0.2.0"
 
-_configure_xla()  # before JAX starts its backend: XLA reads XLA_FLAGS once
+
+def __getattr__(name):  # the codec on first use: importing rdsweep stays cheap (no JAX)
+    if name in ("load", "Codec"):
+        from rdsweep import codec
+
+        return getattr(codec, name)
+    raise AttributeError(f"module 'rdsweep' has no attribute {name!r}")
+
+
+__all__ = ["Codec", "load", "__version__"]

@@ -1,152 +1,174 @@
-"""The `rdsweep` command: export a trained run, compress and decompress digits with it.
+"""The ``rdsweep`` command (also ``python -m rdsweep.cli``): the tools around training.
 
     rdsweep export RUN_DIR -o model.rdsm
-    rdsweep compress digits.npy|digit.png|DIR -m model.rdsm -o out.rds
+    rdsweep compress IMAGES -m model.rdsm -o out.rds
     rdsweep decompress out.rds -m model.rdsm -o out.npy|DIR
+    rdsweep aggregate DIR... [--out DIR]        rdsweep figures RUN_DIR
+    rdsweep baselines [--out DIR]               rdsweep bench
 
-(`python -m rdsweep` stays the Hydra training entry.) Errors: one line `rdsweep: error: ...`, exit 1, no
-partial output (every write goes to a temp file, renamed into place at the end).
+(Training: ``rdsweep-train lmbda=...`` or ``python -m rdsweep lmbda=...``.) Every failure is one line
+``rdsweep: error: ...`` with exit status 1. Outputs are written aside and renamed into place, never over an
+input of the same command or a special file, and over an existing output only with --force.
 """
 from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
-import numpy as np
-
-from rdsweep import container
-from rdsweep.checkpoint import atomic_write_bytes
+from rdsweep import __version__
 from rdsweep.errors import RdsweepError, report_errors
 
-SHAPE = (28, 28)
 
-
-def read_images(path: Path) -> np.ndarray:
-    """A .npy of uint8 (N, 28, 28) or (28, 28), a 28x28 8-bit grayscale PNG, or a directory of such PNGs."""
-    from PIL import Image, UnidentifiedImageError
-
-    path = Path(path)
-    expected = f"uint8 of shape (N, {SHAPE[0]}, {SHAPE[1]}) or ({SHAPE[0]}, {SHAPE[1]})"
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() == ".png")
-        if not files:
-            raise RdsweepError(f"{path}: no .png files in this directory")
-        return np.stack([read_images(p)[0] for p in files])
-    if not path.exists():
-        raise RdsweepError(f"{path}: no such file or directory")
-    if path.suffix.lower() == ".npy":
-        try:
-            a = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as e:
-            raise RdsweepError(f"{path}: not a readable .npy file ({e})") from None
-        if a.dtype != np.uint8 or a.shape[-2:] != SHAPE or a.ndim not in (2, 3):
-            raise RdsweepError(f"{path}: expected {expected}, got {a.dtype} {a.shape}")
-        return a.reshape(-1, *SHAPE)
-    if path.suffix.lower() == ".png":
-        try:
-            with Image.open(path) as im:
-                if im.mode != "L" or im.size != SHAPE[::-1]:
-                    raise RdsweepError(f"{path}: expected an 8-bit grayscale {SHAPE[0]}x{SHAPE[1]} PNG, "
-                                       f"got mode {im.mode} {im.size[1]}x{im.size[0]}")
-                return np.asarray(im, dtype=np.uint8)[None]
-        except (OSError, UnidentifiedImageError) as e:
-            raise RdsweepError(f"{path}: not a readable PNG ({e})") from None
-    raise RdsweepError(f"{path}: give a .npy, a .png or a directory of .png files ({expected})")
-
-
-def write_images(images: np.ndarray, out: Path) -> None:
-    """To .npy (atomic) or to a directory of PNGs (built aside, then renamed into place)."""
-    from PIL import Image
-
-    out = Path(out)
-    if out.suffix.lower() == ".npy":
-        import io
-
-        buf = io.BytesIO()
-        np.save(buf, images)
-        atomic_write_bytes(out, buf.getvalue())
-        return
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise RdsweepError(f"{out}: exists and is not an empty directory (give a new directory or a .npy file)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
-    try:
-        width = max(5, len(str(len(images) - 1)))
-        for i, im in enumerate(images):
-            Image.fromarray(im, mode="L").save(tmp / f"{i:0{width}d}.png")
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+def _force(p):
+    p.add_argument("-f", "--force", action="store_true", help="replace an existing output")
 
 
 def cmd_export(args) -> None:
-    from rdsweep.export import export_run
+    from rdsweep.codec import Codec
+    from rdsweep.files import check_output
 
-    m = export_run(args.run_dir, args.output)
-    print(f"exported {args.run_dir} (prior {m.config['prior']}, latent {m.config['latent_dims']}, "
-          f"lmbda {m.config['lmbda']:g}) -> {args.output} (fingerprint {m.fingerprint.hex()})")
+    check_output(args.output, [args.run_dir], args.force)
+    codec = Codec.from_run(args.run_dir)
+    codec.save(args.output)
+    print(f"exported {args.run_dir} (model {codec.model.name}, prior {codec.model.spec.prior['name']}, latent "
+          f"{codec.model.spec.latent_dims}, lmbda {codec.meta.get('lmbda') or 0:g}) -> {args.output} "
+          f"(fingerprint {codec.fingerprint.hex()})")
 
 
 def cmd_compress(args) -> None:
-    from rdsweep.evaluate import batched, make_transforms
-    from rdsweep.export import load_model
+    from rdsweep.codec import Codec
+    from rdsweep.data.images import read_images
+    from rdsweep.files import atomic_write_bytes, check_output
 
-    m = load_model(args.model)
-    images = read_images(args.input)
-    analysis, _ = make_transforms(m.model, m.params)
-    symbols = m.codec.quantize(batched(analysis, images, 1000))
-    data = container.pack(symbols, m.codec, m.fingerprint, SHAPE)
+    check_output(args.output, [args.input, args.model], args.force)
+    codec = Codec.from_file(args.model)
+    images = read_images(args.input, codec.shape)
+    symbols = codec.encode(images)
+    data = codec.compress(images)
     atomic_write_bytes(args.output, data)
-    info = m.codec.info_bits(symbols).sum()
-    print(f"compressed {len(images)} digits -> {args.output}: {len(data)} bytes "
-          f"({8 * len(data) / len(images):.2f} bits/digit with header; information content "
-          f"{info / len(images):.2f} bits/digit)")
+    info = sum(codec.info_bits(symbols).values()).sum()
+    print(f"compressed {len(images)} images -> {args.output}: {len(data)} bytes "
+          f"({8 * len(data) / max(len(images), 1):.2f} bits/image with header; information content "
+          f"{info / max(len(images), 1):.2f} bits/image)")
 
 
 def cmd_decompress(args) -> None:
-    from rdsweep.evaluate import batched, make_transforms
-    from rdsweep.export import load_model
+    from rdsweep.codec import Codec
+    from rdsweep.data.images import write_images
+    from rdsweep.files import check_output
 
-    m = load_model(args.model)
+    is_dir = Path(args.output).suffix.lower() != ".npy"
+    check_output(args.output, [args.input, args.model], args.force, directory=is_dir)
+    codec = Codec.from_file(args.model)
     try:
         data = Path(args.input).read_bytes()
     except OSError as e:
         raise RdsweepError(f"cannot read {args.input}: {e.strerror or e}") from None
-    symbols = container.unpack(data, m.codec, m.fingerprint, SHAPE)
-    _, synthesis = make_transforms(m.model, m.params)
-    images = batched(synthesis, m.codec.dequantize(symbols), 1000) if len(symbols) else np.zeros((0, *SHAPE), np.uint8)
-    write_images(images.astype(np.uint8), args.output)
-    print(f"decompressed {len(images)} digits -> {args.output}")
+    images = codec.decompress(data)
+    write_images(images, args.output)
+    print(f"decompressed {len(images)} images -> {args.output}")
+
+
+def cmd_aggregate(args) -> None:
+    from rdsweep.analysis.aggregate import aggregate
+
+    aggregate(args.dirs, args.out or args.dirs[0])
+
+
+def cmd_figures(args) -> None:
+    from rdsweep.analysis.figures import make_figures
+
+    files = make_figures(args.run_dir, args.out or args.run_dir / "figures", args.seed)
+    print(f"{len(files)} figures -> {files[0].parent}")
+
+
+def cmd_baselines(args) -> None:
+    from rdsweep.analysis.baselines import STEPS, run_baselines
+    from rdsweep.config import DataConfig
+
+    cfg = DataConfig(dir=args.data_dir, test_limit=args.test_limit)
+    run_baselines(args.out, [m for m in args.methods.split(",") if m], cfg, STEPS, args.progress)
+
+
+def cmd_bench(args) -> None:
+    from rdsweep.experiment.bench import bench
+
+    bench(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="rdsweep", description="Export a trained rdsweep run; compress and "
-                                "decompress 28x28 digits with it. (Training: python -m rdsweep lmbda=...)")
-    sub = p.add_subparsers(dest="command", required=True)
-    e = sub.add_parser("export", help="weights + integer coding tables + config of a run, one .rdsm file")
-    e.add_argument("run_dir", type=Path)
-    e.add_argument("-o", "--output", type=Path, required=True)
+    p = argparse.ArgumentParser(prog="rdsweep", description="rdsweep's tools: export a trained run, compress and "
+                                "decompress images with it, aggregate runs, figures, baselines, benchmarks. "
+                                "(Training: rdsweep-train lmbda=... or python -m rdsweep lmbda=...)")
+    p.add_argument("--version", action="version", version=f"rdsweep {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    e = sub.add_parser("export", help="a trained run -> one model file (.rdsm): weights, coding tables, config")
+    e.add_argument("run_dir", type=Path, help="the run directory (holds config.yaml, checkpoint.msgpack)")
+    e.add_argument("-o", "--output", type=Path, required=True, help="the model file to write (.rdsm)")
+    _force(e)
     e.set_defaults(fn=cmd_export)
-    c = sub.add_parser("compress", help="digits (.npy, .png or a directory of .png) -> .rds")
-    c.add_argument("input", type=Path)
-    c.add_argument("-m", "--model", type=Path, required=True)
-    c.add_argument("-o", "--output", type=Path, required=True)
+
+    c = sub.add_parser("compress", help="images (.npy, .png or a directory of .png) -> one .rds file")
+    c.add_argument("input", type=Path, help="uint8 .npy (N, H, W[, C]), an 8-bit PNG, or a directory of PNGs")
+    c.add_argument("-m", "--model", type=Path, required=True, help="the model file (.rdsm, from rdsweep export)")
+    c.add_argument("-o", "--output", type=Path, required=True, help="the compressed file to write (.rds)")
+    _force(c)
     c.set_defaults(fn=cmd_compress)
-    d = sub.add_parser("decompress", help=".rds -> digits (.npy or a directory of .png)")
-    d.add_argument("input", type=Path)
-    d.add_argument("-m", "--model", type=Path, required=True)
-    d.add_argument("-o", "--output", type=Path, required=True)
+
+    d = sub.add_parser("decompress", help=".rds -> images (.npy, or a directory of PNGs)")
+    d.add_argument("input", type=Path, help="a compressed file (.rds) made with the same model")
+    d.add_argument("-m", "--model", type=Path, required=True, help="the model file (.rdsm) it was made with")
+    d.add_argument("-o", "--output", type=Path, required=True,
+                   help="a .npy file, or a directory to fill with PNGs (00000.png, ...)")
+    _force(d)
     d.set_defaults(fn=cmd_decompress)
+
+    a = sub.add_parser("aggregate", help="run records -> rd.csv, table1.md, rd_curve.png/.svg, bd.csv")
+    a.add_argument("dirs", nargs="+", type=Path, help="sweep, run or baseline directories to read")
+    a.add_argument("--out", type=Path, help="where to write (default: the first directory)")
+    a.set_defaults(fn=cmd_aggregate)
+
+    f = sub.add_parser("figures", help="the report's figures from one trained run")
+    f.add_argument("run_dir", type=Path, help="a trained run directory")
+    f.add_argument("--out", type=Path, help="default: RUN_DIR/figures")
+    f.add_argument("--seed", type=int, default=0, help="which test digits and random strings (default 0)")
+    f.set_defaults(fn=cmd_figures)
+
+    b = sub.add_parser("baselines", help="DCT, 8x8 DCT, PCA and classical codecs as RD records")
+    b.add_argument("--out", type=Path, default=Path("outputs/baselines"), help="default: outputs/baselines")
+    b.add_argument("--methods", default="dct,blockdct,pca,png,webp_lossless,jpeg,webp,jpeg2000,avif,jpegxl",
+                   help="comma-separated (default: all)")
+    b.add_argument("--data-dir", default=os.environ.get("RDSWEEP_DATA_DIR", "data/mnist"),
+                   help="the IDX directory (default: $RDSWEEP_DATA_DIR, else data/mnist)")
+    b.add_argument("--test-limit", type=int, default=None, help="only the first N test images")
+    b.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bars (default: on a terminal)")
+    b.set_defaults(fn=cmd_baselines)
+
+    s = sub.add_parser("bench", help="training and coding speed, coding overheads, peak memory (no test)")
+    s.add_argument("--steps", type=int, default=150, help="timed training steps (default 150)")
+    s.add_argument("--batch", type=int, default=128, help="training batch (default 128)")
+    s.add_argument("--lmbda", type=float, default=2000.0)
+    s.add_argument("--model", default="seed", help="model (default seed)")
+    s.add_argument("--prior", default="deep_factorized", help="prior (default deep_factorized)")
+    s.add_argument("--run", type=Path, help="code with this trained run's model (default: the timed steps' model)")
+    s.add_argument("--data-dir", default=os.environ.get("RDSWEEP_DATA_DIR", "data/mnist"),
+                   help="the IDX directory (default: $RDSWEEP_DATA_DIR, else data/mnist)")
+    s.add_argument("--slow-layers", action="store_true", help="flax ConvTranspose in the decoder (the reference)")
+    s.add_argument("--profile", action="store_true", help="also time each layer's forward + backward pass")
+    s.set_defaults(fn=cmd_bench)
     return p
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command not in ("aggregate",):
+        from rdsweep import runtime
+
+        runtime.configure()
     return report_errors(args.fn, args)
 
 

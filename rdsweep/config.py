@@ -1,0 +1,196 @@
+"""Typed configuration: the dataclasses behind ``rdsweep/conf/*.yaml``, registered in Hydra's ConfigStore.
+
+Types are checked when Hydra composes the config (``train.epochs=one`` fails there); ranges and names by the
+dataclasses' ``__post_init__`` (``validate``): the entry point composes and validates every job's config
+before Hydra runs anything or makes any directory. The run's
+identity (what a checkpoint must agree with), its record header (metrics.json) and its name (run directory)
+are defined here once.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, List, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, OmegaConf, open_dict
+
+from rdsweep import models
+from rdsweep.entropy.densities import PRIORS
+from rdsweep.errors import RdsweepError
+
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+class Source(Enum):
+    auto = "auto"  # the IDX directory when it holds the files, else tensorflow-datasets
+    idx = "idx"
+    tfds = "tfds"
+
+
+class Distortion(Enum):
+    mae = "mae"  # the TFC tutorial's
+    mse = "mse"  # the report's formula
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)
+
+
+@dataclass
+class DataConfig:
+    name: str = "mnist"
+    source: Source = Source.auto
+    dir: str = "data/mnist"  # the IDX files: train-images-idx{3,4}-ubyte[.gz], t10k-images-idx{3,4}-ubyte[.gz]
+    train_file: Optional[str] = None  # instead of dir: an IDX or .npy file of uint8 images
+    test_file: Optional[str] = None
+    tfds_name: str = "mnist"  # the tensorflow-datasets name (source tfds or auto)
+    train_limit: Optional[int] = None  # use only the first N digits (quick runs)
+    test_limit: Optional[int] = None
+
+    def __post_init__(self):
+        for key in ("train_limit", "test_limit"):
+            value = getattr(self, key)
+            _check(value is None or 1 <= value <= 10**9, f"data.{key} must be 1..1e9 or null, not {value}")
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 5  # Table 1 of the report was made after 5 epochs
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+
+    def __post_init__(self):
+        _check(0 <= self.epochs <= 10**6, f"train.epochs must be 0..1e6, not {self.epochs}")
+        _check(1 <= self.batch_size <= 65536, f"train.batch_size must be 1..65536, not {self.batch_size}")
+        _check(0 < self.learning_rate <= 1e3, f"train.learning_rate must be in (0, 1000], not {self.learning_rate}")
+
+
+@dataclass
+class CodecConfig:
+    tail_mass: float = 2.0**-8  # as TFC: mass outside each table, coded through the escape bin
+
+    def __post_init__(self):
+        _check(1e-12 <= self.tail_mass < 0.5, f"codec.tail_mass must be in [1e-12, 0.5), not {self.tail_mass}")
+
+
+@dataclass
+class EvalConfig:
+    batch_size: int = 1000  # digits per transform call when evaluating
+
+    def __post_init__(self):
+        _check(1 <= self.batch_size <= 65536, f"eval.batch_size must be 1..65536, not {self.batch_size}")
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: Any = MISSING  # a model's config (conf/model/<name>.yaml, its dataclass in rdsweep/models/<name>.py)
+    prior: Any = MISSING  # a density's config (conf/prior/<name>.yaml, rdsweep/entropy/densities.py)
+    lmbda: float = 500.0  # loss = rate (bits/digit) + lmbda * distortion
+    distortion: Distortion = Distortion.mae
+    latent_dims: int = 50
+    seed: int = 0  # init, shuffling and noise all derive from it
+    train: TrainConfig = field(default_factory=TrainConfig)
+    codec: CodecConfig = field(default_factory=CodecConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    progress: Optional[bool] = None  # progress bars: null = only on a terminal
+    name: str = "${rdsweep_name:}"  # the run's name (run and sweep directories), from the settings
+
+    def __post_init__(self):
+        _check(0 < self.lmbda <= FLOAT32_MAX, f"lmbda must be a number > 0 and <= 3.4e38 (float32), not {self.lmbda}")
+        _check(1 <= self.latent_dims <= 4096, f"latent_dims must be 1..4096, not {self.latent_dims}")
+        _check(0 <= self.seed < 2**32, f"seed must be 0..2**32-1, not {self.seed}")
+        for group, known in (("model", models.MODELS), ("prior", PRIORS)):
+            name = getattr(self, group).name
+            _check(name in known, f"{group}.name: unknown {group} {name!r}; choose one of {', '.join(sorted(known))}")
+
+
+def register() -> None:
+    """Put the schemas in Hydra's ConfigStore (the yaml files extend them) and the name resolvers."""
+    cs = ConfigStore.instance()
+    cs.store(group="schema", name="config", node=Config)
+    for name, cls in models.MODELS.items():
+        cs.store(group="schema/model", name=name, node=cls.Config)
+    for name, (_, cls) in PRIORS.items():
+        cs.store(group="schema/prior", name=name, node=cls)
+    if not OmegaConf.has_resolver("rdsweep_name"):
+        OmegaConf.register_new_resolver("rdsweep_name", lambda *, _root_: run_name(_root_))
+        OmegaConf.register_new_resolver("rdsweep_lmbda", lambda x: f"{float(x):g}")
+
+
+def validate(cfg) -> Config:
+    """The composed config as dataclasses, every range and name checked; RdsweepError in one line."""
+    try:
+        return OmegaConf.to_object(cfg)
+    except Exception as e:  # noqa: BLE001 - ValueError from __post_init__, OmegaConf's errors
+        raise RdsweepError(one_line(e)) from None
+
+
+def one_line(e: BaseException) -> str:
+    """An exception's message on one line: Hydra's and OmegaConf's multi-line messages reduced to what
+    matters (the override, the reason, the available options)."""
+    text = str(e)
+    cause = str(e.__cause__).splitlines()[0] if e.__cause__ and str(e.__cause__) else ""
+    if text.startswith("Error merging override ") and cause:
+        return f"{text.split(' ', 3)[3].strip()}: {cause}"
+    if "Available options" in text:
+        head, options = text.split("Config search path")[0].split("Available options", 1)
+        names = [w for w in options.split()[2:] if not w.endswith(":")]
+        return f"{' '.join(head.split())}; available options in {options.split()[1]} {', '.join(names)}"
+    first = text.splitlines()[0] if text else type(e).__name__
+    return f"{first} ({cause})" if cause and cause not in first else first
+
+
+def as_dict(node) -> dict:
+    return node if isinstance(node, dict) else (
+        dataclasses.asdict(node) if dataclasses.is_dataclass(node) else OmegaConf.to_container(node, resolve=True))
+
+
+def identity(cfg) -> dict:
+    """What a checkpoint must agree with to be resumed: every setting that changes the training trajectory."""
+    return {"lmbda": float(cfg.lmbda), "distortion": value_of(cfg.distortion), "latent_dims": int(cfg.latent_dims),
+            "model": as_dict(cfg.model), "prior": as_dict(cfg.prior), "seed": int(cfg.seed), "data": cfg.data.name,
+            "train_limit": cfg.data.train_limit, "batch_size": int(cfg.train.batch_size),
+            "learning_rate": float(cfg.train.learning_rate)}
+
+
+def record(cfg) -> dict:
+    """The settings at the head of a run's metrics.json (and, for lmbda..data, in its exported model)."""
+    return {"lmbda": float(cfg.lmbda), "model": cfg.model.name, "prior": cfg.prior.name,
+            "distortion": value_of(cfg.distortion), "latent_dims": int(cfg.latent_dims), "epochs": int(cfg.train.epochs),
+            "seed": int(cfg.seed), "data": cfg.data.name}
+
+
+def value_of(value) -> str:
+    return value.value if isinstance(value, Enum) else str(value)
+
+
+_SHORT = {"train_limit": "n", "batch_size": "b", "learning_rate": "lr"}
+
+
+def run_name(cfg) -> str:
+    """``<data>-<model>-<prior>-<distortion>-d<latent>-e<epochs>-s<seed>``, then every other identity setting
+    that differs from its default (``-n2000``, ``-lr0.002``, ``-hidden256``; a hash when that gets long)."""
+    base = (f"{cfg.data.name}-{cfg.model.name}-{cfg.prior.name}-{value_of(cfg.distortion)}-d{cfg.latent_dims}"
+            f"-e{cfg.train.epochs}-s{cfg.seed}")
+    default = {"train_limit": None, "batch_size": TrainConfig.batch_size, "learning_rate": TrainConfig.learning_rate}
+    ident = identity(cfg)
+    tags = [f"{_SHORT[k]}{ident[k]:g}" if isinstance(ident[k], float) else f"{_SHORT[k]}{ident[k]}"
+            for k in default if ident[k] != default[k]]
+    for group, defaults in (("model", _defaults(models.MODELS, cfg.model.name, lambda c: c.Config)),
+                            ("prior", _defaults(PRIORS, cfg.prior.name, lambda c: c[1]))):
+        for k, v in ident[group].items():
+            if k != "name" and defaults is not None and v != defaults.get(k):
+                tags.append(f"{k}{'x'.join(map(str, v)) if isinstance(v, list) else format(v, 'g') if isinstance(v, float) else v}")
+    suffix = "-".join(tags)
+    if len(suffix) > 48:
+        suffix = hashlib.sha256(suffix.encode()).hexdigest()[:8]
+    return f"{base}-{suffix}" if suffix else base
+
+
+def _defaults(registry, name, config_of) -> dict | None:
+    return dataclasses.asdict(config_of(registry[name])()) if name in registry else None

@@ -1,0 +1,119 @@
+"""Images as files: uint8 .npy arrays, 8-bit PNGs, directories of PNGs (the codec CLI's inputs and outputs).
+
+Every declared size (a .npy header's shape, a PNG's width and height) is checked against the bytes present
+and against ``MAX_BYTES`` before pixel data is read; anything else gets one line naming the file.
+"""
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+
+from rdsweep.errors import RdsweepError
+from rdsweep.files import atomic_write_bytes, write_directory
+
+MAX_BYTES = 1 << 30
+_PNG_MODES = {1: "L", 3: "RGB"}
+
+
+def read_npy(path) -> np.ndarray:
+    """A uint8 .npy array of 2 to 4 dimensions, its header checked before its data is read."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, fortran, dtype = header(f, max_header_size=10000)
+            offset = f.tell()
+            size = path.stat().st_size
+            if dtype != np.uint8 or not 2 <= len(shape) <= 4:
+                raise RdsweepError(f"{path}: expected uint8 images, got {dtype} {shape}")
+            if math.prod(shape) > MAX_BYTES or offset + math.prod(shape) != size:
+                raise RdsweepError(f"{path}: header declares {dtype} {shape} ({math.prod(shape)} bytes) but the "
+                                   f"file holds {size - offset} bytes of data")
+            a = np.frombuffer(f.read(), np.uint8).reshape(shape, order="F" if fortran else "C")
+    except RdsweepError:
+        raise
+    except (OSError, ValueError, SyntaxError, TypeError) as e:  # numpy's header parser raises these
+        raise RdsweepError(f"{path}: not a readable .npy file ({e})") from None
+    return np.ascontiguousarray(a)
+
+
+def as_batch(a: np.ndarray, shape=None, where="") -> np.ndarray:
+    """An array of images -> (N, H, W, C). Without ``shape``: (N, H, W) or (N, H, W, C). With the expected
+    (H, W, C): also a single image, and (N, H, W) / (H, W) when C is 1."""
+    if shape is None:
+        if a.ndim in (3, 4) and (a.ndim == 3 or a.shape[3] in (1, 3)):
+            return a[..., None] if a.ndim == 3 else a
+        raise RdsweepError(f"{where}: expected images (N, H, W) or (N, H, W, C) with 1 or 3 channels, got {a.shape}")
+    H, W, C = shape
+    if a.shape[-3:] == (H, W, C) and a.ndim in (3, 4):
+        return a.reshape(-1, H, W, C)
+    if C == 1 and a.shape[-2:] == (H, W) and a.ndim in (2, 3):
+        return a.reshape(-1, H, W, 1)
+    one = f"({H}, {W})" if C == 1 else f"({H}, {W}, {C})"
+    raise RdsweepError(f"{where}: expected uint8 of shape (N, {H}, {W}{', ' + str(C) if C > 1 else ''}) or {one}, "
+                       f"got {a.dtype} {a.shape}")
+
+
+def read_png(path, shape) -> np.ndarray:
+    """One 8-bit PNG of the expected (H, W, C) as (1, H, W, C); size and mode checked before decoding."""
+    from PIL import Image, UnidentifiedImageError
+
+    H, W, C = shape
+    try:
+        with Image.open(path) as im:
+            if im.format != "PNG" or im.mode != _PNG_MODES[C] or im.size != (W, H):
+                raise RdsweepError(f"{path}: expected an 8-bit {'grayscale' if C == 1 else 'RGB'} {H}x{W} PNG, "
+                                   f"got {im.format} mode {im.mode} {im.size[1]}x{im.size[0]}")
+            return np.asarray(im, dtype=np.uint8).reshape(1, H, W, C)
+    except RdsweepError:
+        raise
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as e:
+        raise RdsweepError(f"{path}: not a readable PNG ({e})") from None
+
+
+def read_images(path, shape) -> np.ndarray:
+    """uint8 (N, H, W, C) from a .npy, a PNG, or a directory of PNGs (sorted by name), for images of ``shape``."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() == ".png")
+        if not files:
+            raise RdsweepError(f"{path}: no .png files in this directory")
+        for p in files:
+            if not p.is_file():
+                raise RdsweepError(f"{p}: is not a regular file (a directory of PNGs must hold only PNG files "
+                                   "under .png names)")
+        if len(files) * math.prod(shape) > MAX_BYTES:
+            raise RdsweepError(f"{path}: {len(files)} images are more than {MAX_BYTES} bytes")
+        return np.concatenate([read_png(p, shape) for p in files])
+    if not path.exists():
+        raise RdsweepError(f"{path}: no such file or directory")
+    if not path.is_file():
+        raise RdsweepError(f"{path}: not a regular file")
+    if path.suffix.lower() == ".npy":
+        return as_batch(read_npy(path), shape, str(path))
+    if path.suffix.lower() == ".png":
+        return read_png(path, shape)
+    raise RdsweepError(f"{path}: give a .npy, a .png or a directory of .png files")
+
+
+def write_images(images: np.ndarray, out) -> None:
+    """uint8 (N, H, W, C) -> a .npy file ((N, H, W) for one channel) or a directory of PNGs, atomically."""
+    from PIL import Image
+
+    out = Path(out)
+    if out.suffix.lower() == ".npy":
+        buf = io.BytesIO()
+        np.save(buf, images[..., 0] if images.shape[-1] == 1 else images)
+        atomic_write_bytes(out, buf.getvalue())
+        return
+
+    def fill(tmp: Path):
+        width = max(5, len(str(len(images) - 1)))
+        for i, im in enumerate(images):
+            Image.fromarray(im[..., 0] if im.shape[-1] == 1 else im).save(tmp / f"{i:0{width}d}.png")
+
+    write_directory(out, fill)

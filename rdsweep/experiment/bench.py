@@ -1,0 +1,127 @@
+"""Benchmarks (not tests): training throughput, coding speed and overheads, peak memory. ``rdsweep bench``.
+
+Prints one table. Training: steady-state jitted steps on real data (compilation excluded). Coding: every test
+digit through the model trained by those steps (or a trained run's, --run): compress = analysis +
+quantization + one range-coded string per digit; decompress = decoding + synthesis + uint8; every digit
+verified. Container: all test digits in one ANS stream. --profile adds each layer's forward + backward pass
+at the training batch (ms, GFLOP/s from XLA's cost analysis) and a large matmul for scale.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import resource
+import time
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from rdsweep import data, models
+from rdsweep.codec import Codec
+from rdsweep.config import DataConfig
+from rdsweep.entropy.densities import PRIORS
+from rdsweep.errors import RdsweepError
+from rdsweep.experiment.evaluate import evaluate
+from rdsweep.experiment.train import make_train_step
+from rdsweep.models import ModelSpec
+from rdsweep.models.layers import StridedConvTranspose, flax_conv_transpose, leaky, strided_conv
+
+
+def bench(args) -> None:
+    train_images, test_images = (data.load_split(DataConfig(dir=args.data_dir), s) for s in ("train", "test"))
+    M = models.get(args.model)
+    if args.prior not in PRIORS:
+        raise RdsweepError(f"unknown prior {args.prior!r}; choose one of {', '.join(PRIORS)}")
+    spec = ModelSpec(dataclasses.asdict(M.Config()), dataclasses.asdict(PRIORS[args.prior][1](name=args.prior)),
+                     50, tuple(train_images.shape[1:]))
+    net = M.make_net(spec, fast=not args.slow_layers)
+    params = M.init_params(spec, jax.random.key(0))
+    opt = optax.adam(1e-3)
+    opt_state = opt.init(params)
+    step = make_train_step(net, opt, "mae")
+    images, B, lmbda = jnp.asarray(train_images), args.batch, jnp.float32(args.lmbda)
+    idx = np.random.default_rng(0).integers(0, len(train_images), (args.steps + 3, B)).astype(np.int32)
+    key = jax.random.key(1)
+    for s in range(3):  # compile + warm up
+        params, opt_state, m = step(params, opt_state, images, idx[s], jax.random.fold_in(key, s), lmbda)
+    m.block_until_ready()
+    t0 = time.perf_counter()
+    for s in range(3, args.steps + 3):
+        params, opt_state, m = step(params, opt_state, images, idx[s], jax.random.fold_in(key, s), lmbda)
+    m.block_until_ready()
+    train_rate = args.steps * B / (time.perf_counter() - t0)
+
+    if args.run:
+        codec, coded = Codec.from_run(args.run), str(args.run)
+    else:
+        codec = Codec(M(spec, params, M.entropy_from_training(spec, params, 2.0**-8)))
+        coded = f"the model of the {args.steps} timed steps"
+    ev = evaluate(codec, test_images, 1000, progress=False)
+    info_total = ev["rate_info_bits"] * ev["test_digits"]
+    rows = [
+        (f"train digits/s (steady, batch {B})", f"{train_rate:,.0f}"),
+        (f"compress digits/s ({ev['test_digits']:,} test digits)", f"{ev['compress_digits_per_s']:,.0f}"),
+        ("decompress digits/s (verified)", f"{ev['decompress_digits_per_s']:,.0f}"),
+        ("info content bits/digit", f"{ev['rate_info_bits']:.2f}"),
+        ("string overhead bits/digit", f"{ev['rate_string_bits'] - ev['rate_info_bits']:+.3f}"),
+        ("  expected at best with whole-byte strings", f"{ev['rate_string_floor_bits'] - ev['rate_info_bits']:+.3f}"),
+        ("container overhead %", f"{100 * (ev['rate_container_bits'] * ev['test_digits'] / info_total - 1):.4f}"),
+        ("decode mismatches", f"{ev['decode_mismatches']}"),
+        ("peak RSS MiB", f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f}"),
+    ]
+    layers = "flax ConvTranspose (reference)" if args.slow_layers else "sub-pixel ConvTranspose (exact)"
+    print(f"rdsweep bench: model={args.model} prior={args.prior} lmbda={args.lmbda:g} steps={args.steps} "
+          f"layers={layers}; JAX {jax.__version__} on {jax.devices()[0].device_kind} ({jax.default_backend()}), "
+          f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}; "
+          f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}; coding with {coded}")
+    width = max(len(r[0]) for r in rows)
+    print(f"| {'metric'.ljust(width)} | value |\n|{'-' * (width + 2)}|-------|")
+    for name, value in rows:
+        print(f"| {name.ljust(width)} | {value} |")
+    if args.profile:
+        print(f"\n| layer (forward + backward, batch {B}) | ms | GFLOP/s |\n|---|---|---|")
+        for name, ms, gflops in profile_layers(B):
+            print(f"| {name} | {ms:.2f} | {gflops:.0f} |")
+
+
+def timed(fn, *args, reps: int = 30) -> float:
+    """Best-of-3 mean seconds per call of a jitted fn (compiled first)."""
+    jax.block_until_ready(fn(*args))
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            out = fn(*args)
+        jax.block_until_ready(out)
+        best = min(best, (time.perf_counter() - t0) / reps)
+    return best
+
+
+def profile_layers(B: int = 128):
+    """(layer, ms, GFLOP/s) for each layer of the seed model, gradients w.r.t. parameters and input."""
+    layers = [("analysis conv1 5x5/2, 28x28x1 -> 14x14x20", strided_conv(20), (B, 28, 28, 1)),
+              ("analysis conv2 5x5/2, 14x14x20 -> 7x7x50", strided_conv(50), (B, 14, 14, 20)),
+              ("analysis dense 2450 -> 500", nn.Dense(500), (B, 2450)),
+              ("analysis dense 500 -> 50", nn.Dense(50), (B, 500)),
+              ("synthesis dense 50 -> 500", nn.Dense(500), (B, 50)),
+              ("synthesis dense 500 -> 2450", nn.Dense(2450), (B, 500)),
+              ("synthesis deconv1 (sub-pixel), 7x7x50 -> 14x14x20", StridedConvTranspose(20), (B, 7, 7, 50)),
+              ("synthesis deconv2 (sub-pixel), 14x14x20 -> 28x28x1", StridedConvTranspose(1), (B, 14, 14, 20)),
+              ("  deconv1 as flax ConvTranspose (--slow-layers)", flax_conv_transpose(20), (B, 7, 7, 50))]
+    act = leaky(0.2)
+    rows = []
+    for name, layer, shape in layers:
+        x = jax.random.normal(jax.random.key(0), shape)
+        p = layer.init(jax.random.key(1), x)
+        grad = jax.jit(jax.grad(lambda p, x, layer=layer: jnp.sum(act(layer.apply(p, x)) ** 2), argnums=(0, 1)))
+        flops = grad.lower(p, x).compile().cost_analysis()["flops"]
+        sec = timed(grad, p, x)
+        rows.append((name, 1e3 * sec, flops / sec / 1e9))
+    a = jax.random.normal(jax.random.key(2), (1024, 1024))
+    sec = timed(jax.jit(jnp.dot), a, a)
+    rows.append(("(scale: a 1024 x 1024 x 1024 float32 matmul)", 1e3 * sec, 2 * 1024**3 / sec / 1e9))
+    return rows

@@ -1,0 +1,60 @@
+"""Training checkpoints (flax msgpack), one per run directory, written atomically after every epoch.
+
+A checkpoint holds the full training state (params incl. the densities, optimizer state, epoch, history),
+the model spec the params belong to, and the run's identity: every setting that changes the trajectory. A
+checkpoint made with another identity is refused, never overwritten.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from flax import serialization
+
+from rdsweep.errors import RdsweepError
+from rdsweep.files import CHECKPOINT, atomic_write_bytes
+from rdsweep.models import ModelSpec
+
+
+def save(run_dir: Path, params, opt_state, epoch: int, history: list, identity: dict, spec: ModelSpec) -> None:
+    state = {
+        "params": serialization.to_state_dict(params),
+        "opt_state": serialization.to_state_dict(opt_state),
+        "epoch": epoch,
+        "history": json.dumps(history),
+        "identity": json.dumps(identity, sort_keys=True),
+        "spec": json.dumps(spec.to_dict(), sort_keys=True),
+    }
+    atomic_write_bytes(Path(run_dir) / CHECKPOINT, serialization.msgpack_serialize(state))
+
+
+def read(run_dir: Path) -> dict:
+    """The raw checkpoint state (params as a state dict, spec/identity/history decoded)."""
+    path = Path(run_dir) / CHECKPOINT
+    try:
+        state = serialization.msgpack_restore(path.read_bytes())
+        return {**state, "identity": json.loads(state["identity"]), "history": json.loads(state["history"]),
+                "spec": json.loads(state["spec"]), "epoch": int(state["epoch"])}
+    except OSError as e:
+        raise RdsweepError(f"cannot read checkpoint {path}: {e.strerror or e}") from None
+    except Exception as e:  # noqa: BLE001 - msgpack/structure errors come in many types
+        raise RdsweepError(f"cannot read checkpoint {path} ({type(e).__name__}: {e})") from None
+
+
+def restore(run_dir: Path, params, opt_state, identity: dict):
+    """(params, opt_state, epoch, history) from run_dir's checkpoint if it has one and it matches, else None."""
+    path = Path(run_dir) / CHECKPOINT
+    if not path.exists():
+        return None
+    state = read(run_dir)
+    saved = state["identity"]
+    if saved != identity:
+        diff = sorted(k for k in set(saved) | set(identity) if saved.get(k) != identity.get(k))
+        raise RdsweepError(
+            f"{path} was made with a different config ({', '.join(diff)}); use another run directory "
+            "(hydra.run.dir=...) or delete it")
+    try:
+        return (serialization.from_state_dict(params, state["params"]),
+                serialization.from_state_dict(opt_state, state["opt_state"]), state["epoch"], state["history"])
+    except Exception as e:  # noqa: BLE001
+        raise RdsweepError(f"cannot read checkpoint {path} ({type(e).__name__}: {e})") from None

@@ -1,0 +1,79 @@
+"""One run: validate the config, load data, train (resuming), build the coding tables, evaluate, write records.
+
+A run directory holds: config.yaml (the resolved config: what later stages read), checkpoint.msgpack,
+history.csv, codec.npz (the integer coding tables), metrics.json (the record), failed.txt (a failed run's
+reason). One run at a time per directory (a lock).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+import jax
+import pandas as pd
+from omegaconf import OmegaConf
+
+from rdsweep import config, data, models
+from rdsweep.codec import META, Codec
+from rdsweep.errors import RdsweepError
+from rdsweep.experiment import train
+from rdsweep.experiment.evaluate import evaluate
+from rdsweep.experiment.rundir import tables_bytes
+from rdsweep.files import CONFIG, HISTORY, METRICS, TABLES, RunLock, atomic_write_bytes, atomic_write_text
+from rdsweep.models import ModelSpec
+
+log = logging.getLogger("rdsweep")
+
+
+def load_data(cfg) -> tuple:
+    """(training images, test images), both uint8 (N, H, W, C) of one shape."""
+    train_images, test_images = data.load_split(cfg.data, "train"), data.load_split(cfg.data, "test")
+    if train_images.shape[1:] != test_images.shape[1:]:
+        raise RdsweepError(f"training images are {train_images.shape[1:]} but test images {test_images.shape[1:]}")
+    if len(test_images) == 0:
+        raise RdsweepError("no test images")
+    return train_images, test_images
+
+
+def run(dictconfig, run_dir: Path) -> dict:
+    """Train and evaluate one setting into run_dir; the metrics.json record. RdsweepError on any failure."""
+    t_start = time.perf_counter()
+    cfg = config.validate(dictconfig)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with RunLock(run_dir):
+        atomic_write_text(run_dir / CONFIG, OmegaConf.to_yaml(dictconfig, resolve=True))
+        train_images, test_images = load_data(cfg)
+        log.info("data: %d training, %d test images of %s; JAX device %s", len(train_images), len(test_images),
+                 "x".join(map(str, train_images.shape[1:])), jax.devices()[0].device_kind)
+        M = models.get(cfg.model.name)
+        spec = ModelSpec(config.as_dict(cfg.model), config.as_dict(cfg.prior), int(cfg.latent_dims),
+                         tuple(train_images.shape[1:]))
+        M.check(spec)
+        params = M.init_params(spec, jax.random.fold_in(jax.random.key(int(cfg.seed)), 0))
+        params, history, info = train.fit(cfg, spec, M.make_net(spec), params, train_images, run_dir, log=log.info)
+        atomic_write_text(run_dir / HISTORY, pd.DataFrame(history).to_csv(index=False))
+        train.check_converging(cfg, history)
+
+        entropy = M.entropy_from_training(spec, params, float(cfg.codec.tail_mass))
+        atomic_write_bytes(run_dir / TABLES, tables_bytes({k: v.to_arrays() for k, v in entropy.items()}))
+        header = config.record(cfg)
+        codec = Codec(M(spec, params, entropy, int(cfg.eval.batch_size)), {k: header[k] for k in META})
+        metrics = {**header, "train_digits": len(train_images)}
+        metrics.update(evaluate(codec, test_images, int(cfg.eval.batch_size), cfg.progress))
+        metrics.update({
+            "train_digits_per_s": info["digits_per_s"], "compile_s": info["compile_s"],
+            "final_train_loss": history[-1]["loss"] if history else None,
+            "device": jax.devices()[0].device_kind, "xla_flags": os.environ.get("XLA_FLAGS", ""),
+            "wall_s": time.perf_counter() - t_start,
+        })
+        atomic_write_text(run_dir / METRICS, json.dumps(metrics, indent=2) + "\n")
+    log.info("rate %.2f bits/digit (strings %.2f, container %.2f), PSNR %.2f dB, mismatches %d -> %s",
+             metrics["rate_info_bits"], metrics["rate_string_bits"], metrics["rate_container_bits"],
+             metrics["psnr_db"], metrics["decode_mismatches"], run_dir / METRICS)
+    if metrics["decode_mismatches"] or metrics["container_decode_mismatches"]:
+        raise RdsweepError(f"decoded symbols differ from the encoded ones ({metrics['decode_mismatches']} digits)")
+    return metrics

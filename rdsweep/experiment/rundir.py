@@ -1,0 +1,70 @@
+"""Reading a run directory back: its resolved config and its trained model as a codec (export, figures)."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+from omegaconf import OmegaConf
+
+from rdsweep import models
+from rdsweep.codec import Codec, META
+from rdsweep.errors import RdsweepError
+from rdsweep.experiment import checkpoint
+from rdsweep.files import CHECKPOINT, CONFIG, TABLES
+from rdsweep.models import ModelSpec
+
+
+def read_config(run_dir: Path):
+    """The run's resolved config (config.yaml, written by the run itself), as an OmegaConf node."""
+    path = Path(run_dir) / CONFIG
+    if not path.is_file():
+        raise RdsweepError(f"{run_dir} is not an rdsweep run directory (no {CONFIG})")
+    try:
+        return OmegaConf.load(path)
+    except Exception as e:  # noqa: BLE001 - yaml errors come in many types
+        raise RdsweepError(f"cannot read {path} ({type(e).__name__}: {e})") from None
+
+
+def tables_bytes(entropy_arrays: dict) -> bytes:
+    """The coding tables as one .npz (keys ``<layer>.<array>``)."""
+    buf = io.BytesIO()
+    np.savez(buf, **{f"{layer}.{k}": v for layer, arrays in entropy_arrays.items() for k, v in arrays.items()})
+    return buf.getvalue()
+
+
+def read_tables(path: Path) -> dict:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            out = {}
+            for key in z.files:
+                layer, _, name = key.rpartition(".")
+                out.setdefault(layer or "y", {})[name] = z[key]
+            return out
+    except (OSError, ValueError, KeyError) as e:
+        raise RdsweepError(f"cannot read coding tables {path}: {e}") from None
+
+
+def load_codec(run_dir: Path) -> Codec:
+    """A trained run directory as a codec: its checkpoint's weights, and the coding tables it was evaluated
+    with (codec.npz; built from its trained densities, as the run would, if it stopped before evaluating)."""
+    run_dir = Path(run_dir)
+    cfg = read_config(run_dir)
+    if not (run_dir / CHECKPOINT).is_file():
+        raise RdsweepError(f"{run_dir} holds no trained model (no {CHECKPOINT})")
+    state = checkpoint.read(run_dir)
+    spec = state["spec"]
+    meta = {k: OmegaConf.select(cfg, k) for k in META}
+    meta.update(epochs=state["epoch"], data=OmegaConf.select(cfg, "data.name"),
+                distortion=str(OmegaConf.select(cfg, "distortion")))
+    if (run_dir / TABLES).is_file():
+        entropy = read_tables(run_dir / TABLES)
+    else:
+        M = models.get(spec["model"]["name"])
+        s = ModelSpec(spec["model"], spec["prior"], spec["latent_dims"], tuple(spec["shape"]))
+        params = {k: v for k, v in state["params"].items()}
+        layers = M.entropy_from_training(s, params, float(cfg.codec.tail_mass))
+        entropy = {name: layer.to_arrays() for name, layer in layers.items()}
+    M = models.get(spec.get("model", {}).get("name"))
+    params = {k: state["params"].get(k) for k in M.stored}
+    return Codec.from_parts({**spec, **meta}, params, entropy, str(run_dir))

@@ -1,0 +1,130 @@
+"""The seed architecture (SPEC "Model") with a factorized prior: ``model=seed``.
+
+Analysis: ``len(filters)`` stride-2 convolutions (kernel_size, SAME, leaky ReLU), flatten, dense ``hidden``
+(leaky ReLU), dense ``latent_dims`` (no activation) -> y. Synthesis mirrors it with stride-2 transposed
+convolutions down to the image's channels. The image (H, W, C) comes from the data; H and W must be divisible
+by 2**len(filters). With the defaults on 28x28x1 this is the TFC tutorial's model: encoder 1,276,120 and
+decoder 1,278,471 parameters (latent 50).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List
+
+import flax.linen as nn
+import jax
+
+from rdsweep.entropy.densities import make_density
+from rdsweep.entropy.factorized import FactorizedEntropy
+from rdsweep.errors import RdsweepError
+from rdsweep.models.base import CodingModel, ModelSpec, register
+from rdsweep.models.layers import conv_transpose, glorot, leaky, strided_conv
+
+
+@dataclass
+class SeedConfig:
+    """conf/model/seed.yaml."""
+
+    name: str = "seed"
+    filters: List[int] = field(default_factory=lambda: [20, 50])  # channels after each stride-2 conv
+    kernel_size: int = 5
+    hidden: int = 500
+    leaky_slope: float = 0.2  # Keras' default, as the reference
+
+    def __post_init__(self):
+        if not 1 <= len(self.filters) <= 4 or not all(1 <= f <= 1024 for f in self.filters):
+            raise ValueError(f"model.filters: 1 to 4 channel counts of 1 to 1024, not {list(self.filters)}")
+        if not (1 <= self.kernel_size <= 15 and self.kernel_size % 2 == 1):
+            raise ValueError(f"model.kernel_size must be odd, 1 to 15, not {self.kernel_size}")
+        if not 1 <= self.hidden <= 16384:
+            raise ValueError(f"model.hidden must be 1 to 16384, not {self.hidden}")
+        if not 0 <= self.leaky_slope < 1:
+            raise ValueError(f"model.leaky_slope must be in [0, 1), not {self.leaky_slope}")
+
+
+class Analysis(nn.Module):
+    """Images in [0, 1] (N, H, W, C) -> latents (N, latent_dims)."""
+
+    config: SeedConfig
+    latent_dims: int
+
+    @nn.compact
+    def __call__(self, x):
+        act = leaky(self.config.leaky_slope)
+        for i, f in enumerate(self.config.filters):
+            x = act(strided_conv(f, self.config.kernel_size, name=f"conv{i + 1}")(x))
+        x = x.reshape(x.shape[0], -1)
+        x = act(nn.Dense(self.config.hidden, kernel_init=glorot, name="dense1")(x))
+        return nn.Dense(self.latent_dims, kernel_init=glorot, name="dense2")(x)
+
+
+class Synthesis(nn.Module):
+    """Latents (N, latent_dims) -> images (N, H, W, C), float, nominally in [0, 1]."""
+
+    config: SeedConfig
+    shape: tuple
+    fast: bool = True  # the exact sub-pixel form of the transposed convs (False: flax's ConvTranspose)
+
+    @nn.compact
+    def __call__(self, y):
+        cfg, (H, W, C) = self.config, self.shape
+        act, step = leaky(cfg.leaky_slope), 2 ** len(cfg.filters)
+        x = act(nn.Dense(cfg.hidden, kernel_init=glorot, name="dense1")(y))
+        x = act(nn.Dense(H // step * W // step * cfg.filters[-1], kernel_init=glorot, name="dense2")(x))
+        x = x.reshape(x.shape[0], H // step, W // step, cfg.filters[-1])
+        for i, f in enumerate([*cfg.filters[-2::-1], C]):
+            x = act(conv_transpose(f, cfg.kernel_size, self.fast, name=f"deconv{i + 1}")(x))
+        return x
+
+
+class SeedNet(nn.Module):
+    """Training graph: analysis, additive uniform noise, factorized density, synthesis."""
+
+    config: SeedConfig
+    prior: dict
+    latent_dims: int
+    shape: tuple
+    fast: bool = True
+
+    def setup(self):
+        self.analysis = Analysis(self.config, self.latent_dims)
+        self.synthesis = Synthesis(self.config, self.shape, self.fast)
+        self.entropy = make_density(self.prior, self.latent_dims)
+
+    def __call__(self, x, noise_key):
+        """Returns (bits per digit on the noisy latents, reconstruction, {})."""
+        y = self.analysis(x)
+        y_tilde = y + jax.random.uniform(noise_key, y.shape, y.dtype, -0.5, 0.5)
+        return self.entropy.bits(y_tilde).sum(axis=-1), self.synthesis(y_tilde), {}
+
+
+@register
+class SeedModel(CodingModel):
+    """y is quantized around the density's median and coded with one integer table per dimension."""
+
+    name = "seed"
+    Config = SeedConfig
+    Net = SeedNet
+
+    @classmethod
+    def check(cls, spec: ModelSpec) -> None:
+        step = 2 ** len(spec.model.get("filters", SeedConfig().filters))
+        H, W, C = spec.shape
+        if H % step or W % step or not (step <= H <= 4096 and step <= W <= 4096) or C not in (1, 3):
+            raise RdsweepError(f"images of {H}x{W}x{C}: model {cls.name} needs height and width divisible by "
+                               f"{step} (up to 4096) and 1 or 3 channels")
+
+    @classmethod
+    def entropy_from_training(cls, spec: ModelSpec, params, tail_mass):
+        density = make_density(spec.prior, spec.latent_dims)
+        return {"y": FactorizedEntropy.from_density(density, params["entropy"], tail_mass)}
+
+    @classmethod
+    def entropy_from_arrays(cls, spec: ModelSpec, arrays):
+        return {"y": FactorizedEntropy.from_arrays(arrays["y"], spec.latent_dims, "coding tables of y")}
+
+    def encode(self, images):
+        return {"y": self.entropy["y"].quantize(self.analysis(images))}
+
+    def dequantize(self, symbols):
+        return self.entropy["y"].dequantize(symbols["y"])

@@ -1,0 +1,78 @@
+"""The training entry point end to end, on a few hundred real MNIST digits."""
+import json
+import shutil
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import QUICK, one_error_line, run_tool, run_train
+
+TIMING_KEYS = {"train_digits_per_s", "compile_s", "wall_s", "compress_digits_per_s", "decompress_digits_per_s"}
+CONTRACT = ["lmbda", "latent_dims", "prior", "distortion", "epochs", "seed", "train_digits", "test_digits",
+            "rate_info_bits", "rate_string_bits", "rate_container_bits", "psnr_db", "psnr_of_mse_db", "mae",
+            "decode_mismatches", "train_digits_per_s", "wall_s", "model", "data"]
+
+
+def test_one_lambda_writes_every_record(trained_run, mnist_dir):
+    metrics = json.loads((trained_run / "metrics.json").read_text())
+    assert all(k in metrics for k in CONTRACT)
+    assert metrics["decode_mismatches"] == 0 and metrics["container_decode_mismatches"] == 0
+    assert metrics["train_digits"] == 256 and metrics["test_digits"] == 200 and metrics["epochs"] == 1
+    assert metrics["rate_info_bits"] <= metrics["rate_container_bits"] <= metrics["rate_info_bits"] + 1
+    assert metrics["rate_string_bits"] >= metrics["rate_info_bits"]
+    assert 5 < metrics["psnr_db"] < 60 and 0 < metrics["mae"] < 1
+    assert list(pd.read_csv(trained_run / "history.csv")["epoch"]) == [1]
+    for name in ("checkpoint.msgpack", "codec.npz", "config.yaml", "rdsweep.log"):
+        assert (trained_run / name).is_file()
+    saved = yaml.safe_load((trained_run / "config.yaml").read_text())
+    assert saved["data"]["dir"] == str(mnist_dir) and "${" not in (trained_run / "config.yaml").read_text()
+
+
+def test_rerun_resumes_from_the_checkpoint(trained_run, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained_run, run_dir)
+    r = run_train("lmbda=500", *QUICK[:-2], "train.epochs=2", "progress=false", f"hydra.run.dir={run_dir}")
+    assert r.returncode == 0, r.stderr
+    assert "resuming" in r.stdout + r.stderr and "after epoch 1" in r.stdout + r.stderr
+    assert list(pd.read_csv(run_dir / "history.csv")["epoch"]) == [1, 2]
+    assert json.loads((run_dir / "metrics.json").read_text())["epochs"] == 2
+
+
+def test_a_checkpoint_of_another_setting_is_refused_not_overwritten(trained_run, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained_run, run_dir)
+    before = (run_dir / "checkpoint.msgpack").read_bytes()
+    r = run_train("lmbda=501", *QUICK, f"hydra.run.dir={run_dir}")
+    one_error_line(r, "was made with a different config (lmbda)")
+    assert (run_dir / "checkpoint.msgpack").read_bytes() == before
+
+
+def test_same_seed_same_metrics(trained_run, tmp_path):
+    r = run_train("lmbda=500", *QUICK, f"hydra.run.dir={tmp_path}")
+    assert r.returncode == 0, r.stderr
+    first = json.loads((trained_run / "metrics.json").read_text())
+    second = json.loads((tmp_path / "metrics.json").read_text())
+    assert {k: v for k, v in first.items() if k not in TIMING_KEYS} == \
+           {k: v for k, v in second.items() if k not in TIMING_KEYS}
+    assert (trained_run / "codec.npz").read_bytes() == (tmp_path / "codec.npz").read_bytes()
+
+
+@pytest.mark.parametrize("override,message", [
+    ("lmbda=-1", "lmbda must be a number > 0"),
+    ("train.epochs=one", "train.epochs=one: Value 'one' of type 'str' could not be converted to Integer"),
+    ("prior=nope", "Could not find 'prior/nope'; available options in 'prior'"),
+    ("data.dir=/nonexistent/mnist", "no MNIST IDX files in data.dir=/nonexistent/mnist"),
+])
+def test_bad_config_is_one_line_and_nothing_is_written(tmp_path, override, message):
+    r = run_train(override, "progress=false", f"hydra.run.dir={tmp_path / 'run'}")
+    one_error_line(r, message)
+    assert not (tmp_path / "run" / "checkpoint.msgpack").exists()
+
+
+def test_report_figures_from_a_run(trained_run, tmp_path):
+    r = run_tool("figures", trained_run, "--out", tmp_path, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert {p.name for p in tmp_path.glob("*.png")} == {
+        "sample_digit.png", "quantization_noise.png", "noisy_reconstruction.png", "decoded.png",
+        "random_strings.png", "strings_hex.png"}

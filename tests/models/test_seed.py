@@ -1,0 +1,66 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from rdsweep.errors import RdsweepError
+from rdsweep.models import ModelSpec, get
+from rdsweep.models.layers import count_params
+from tests.conftest import seed_spec
+
+Seed = get("seed")
+
+
+def test_seed_architecture_parameter_counts():
+    params = Seed.init_params(seed_spec(), jax.random.key(0))
+    assert count_params(params["analysis"]) == 1_276_120
+    assert count_params(params["synthesis"]) == 1_278_471
+
+
+@pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 1), (32, 20, 3)])
+def test_shapes_follow_the_data_and_keras_initialisation(shape):
+    spec = seed_spec(shape, latent_dims=10, prior="logistic")
+    params = Seed.init_params(spec, jax.random.key(0))
+    net = Seed.make_net(spec)
+    x = jnp.zeros((3, *shape))
+    y = net.apply({"params": params}, x, method=lambda m, x: m.analysis(x))
+    assert y.shape == (3, 10)
+    assert net.apply({"params": params}, y, method=lambda m, y: m.synthesis(y)).shape == (3, *shape)
+    bits, x_tilde, terms = net.apply({"params": params}, x, jax.random.key(1))
+    assert bits.shape == (3,) and x_tilde.shape == x.shape and terms == {}
+    assert all(float(jnp.abs(b).max()) == 0 for b in jax.tree_util.tree_leaves(params["analysis"]) if b.ndim == 1)
+    w = params["analysis"]["dense1"]["kernel"]  # glorot uniform: |w| <= sqrt(6 / (fan_in + fan_out))
+    assert float(jnp.abs(w).max()) <= (6 / sum(w.shape)) ** 0.5
+
+
+def test_shapes_the_strided_layers_cannot_take_are_refused():
+    for shape in [(30, 28, 1), (28, 28, 2), (8192, 8, 1)]:
+        with pytest.raises(RdsweepError, match="divisible by 4"):
+            Seed.check(seed_spec(shape))
+    with pytest.raises(ValueError, match="model.hidden"):
+        Seed.Config(hidden=0)
+
+
+def test_param_shapes_are_computed_without_allocating():
+    big = ModelSpec({**seed_spec().model, "hidden": 16384}, seed_spec().prior, 4096, (4096, 4096, 3))
+    shapes = Seed.param_shapes(big)  # ~10^12 parameters: only shapes
+    assert shapes["analysis"]["dense1"]["kernel"].shape == (1024 * 1024 * 50, 16384)
+
+
+def test_subpixel_deconv_equals_flax_conv_transpose():
+    """The sub-pixel transposed convolutions compute flax's function (values and gradients), same parameters."""
+    spec = seed_spec()
+    slow, fast = Seed.make_net(spec, fast=False), Seed.make_net(spec, fast=True)
+    params = Seed.init_params(spec, jax.random.key(3), fast=False)
+    assert jax.tree_util.tree_structure(params) == jax.tree_util.tree_structure(
+        Seed.init_params(spec, jax.random.key(3)))
+    x = jax.random.uniform(jax.random.key(4), (5, 28, 28, 1))
+    enc = lambda m: lambda p, x: m.apply({"params": p}, x, method=lambda n, x: n.analysis(x))  # noqa: E731
+    dec = lambda m: lambda p, y: m.apply({"params": p}, y, method=lambda n, y: n.synthesis(y))  # noqa: E731
+    y = enc(slow)(params, x)
+    np.testing.assert_allclose(enc(fast)(params, x), y, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(dec(fast)(params, y), dec(slow)(params, y), rtol=1e-4, atol=1e-5)
+    loss = lambda m: lambda p: jnp.sum(m.apply({"params": p}, x, jax.random.key(5))[1] ** 2)  # noqa: E731
+    g_slow, g_fast = jax.grad(loss(slow))(params), jax.grad(loss(fast))(params)
+    for a, b in zip(jax.tree_util.tree_leaves(g_slow), jax.tree_util.tree_leaves(g_fast)):
+        np.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-4 * float(np.abs(a).max()) + 1e-7)

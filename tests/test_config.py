@@ -1,0 +1,58 @@
+"""Typed config: compose-time refusals, validation of every job before anything runs, run names."""
+import pytest
+from hydra import compose, initialize_config_module
+
+from rdsweep import config
+from rdsweep.errors import RdsweepError
+from rdsweep.experiment.entry import precheck
+
+config.register()
+
+
+def composed(*overrides):
+    with initialize_config_module("rdsweep.conf", version_base="1.3"):
+        return compose("config", overrides=list(overrides))
+
+
+def test_the_defaults_validate_and_name_the_run():
+    cfg = config.validate(composed())
+    assert cfg.model.name == "seed" and cfg.prior.filters == [3, 3, 3, 3] and cfg.lmbda == 500
+    assert cfg.name == "mnist-seed-deep_factorized-mae-d50-e5-s0"
+
+
+@pytest.mark.parametrize("overrides,name", [
+    (["data.train_limit=2000"], "mnist-seed-deep_factorized-mae-d50-e5-s0-n2000"),
+    (["train.learning_rate=0.002", "train.batch_size=64"], "mnist-seed-deep_factorized-mae-d50-e5-s0-b64-lr0.002"),
+    (["model.hidden=256", "prior.init_scale=5"], "mnist-seed-deep_factorized-mae-d50-e5-s0-hidden256-init_scale5"),
+    (["model.filters=[32,64]", "prior=logistic", "seed=3"], "mnist-seed-logistic-mae-d50-e5-s3-filters32x64"),
+])
+def test_every_setting_of_the_checkpoint_identity_separates_run_names(overrides, name):
+    assert config.validate(composed(*overrides)).name == name
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["lmbda=-1"], "lmbda must be a number > 0"),
+    (["lmbda=1e39"], "<= 3.4e38 (float32)"),
+    (["train.epochs=one"], "train.epochs=one: Value 'one' of type 'str' could not be converted to Integer"),
+    (["prior=nope"], "available options in 'prior': deep_factorized, gaussian, laplace, logistic"),
+    (["model=nope"], "available options in 'model'"),
+    (["distortion=l3"], "expected one of [mae, mse]"),
+    (["data.source=web"], "expected one of [auto, idx, tfds]"),
+    (["latent_dims=0"], "latent_dims must be 1..4096"),
+    (["seed=99999999999999999999"], "seed must be 0..2**32-1"),
+    (["train.epochs=10000000"], "train.epochs must be 0..1e6"),
+    (["model.filters=[20,50,60,70,80]"], "model.filters"),
+    (["prior.filters=[0]"], "prior.filters"),
+    (["codec.tail_mass=0.7"], "codec.tail_mass"),
+    (["-m", "lmbda=300,500,-2"], "not -2.0"),
+    (["-m", "lmbda=300", "seed=0,1", "train.batch_size=0"], "train.batch_size"),
+])
+def test_bad_values_are_refused_before_anything_runs(argv, message):
+    with pytest.raises(Exception) as e:
+        precheck(argv)
+    assert message in config.one_line(e.value)
+    assert isinstance(e.value, RdsweepError) or "hydra" in type(e.value).__module__ or "omegaconf" in type(e.value).__module__
+
+
+def test_a_good_sweep_passes_the_precheck():
+    precheck(["-m", "lmbda=300,500", "seed=0,1", "prior=logistic", "hydra.sweep.dir=/tmp/x"])

@@ -1,0 +1,63 @@
+"""Writing files: atomic, usual permissions, one output rule, temp files cleaned, one writer per run dir."""
+import os
+import stat
+
+import pytest
+
+from rdsweep.errors import RdsweepError
+from rdsweep.files import RunLock, atomic_write_bytes, check_output, clean_stale, write_directory
+
+
+def test_atomic_writes_get_the_usual_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        atomic_write_bytes(tmp_path / "f", b"x")
+        write_directory(tmp_path / "d", lambda d: (d / "a").write_bytes(b"y"))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "f").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o755
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "f"]  # no temp files left
+
+
+def test_one_rule_for_outputs(tmp_path):
+    src = tmp_path / "in.npy"
+    src.write_bytes(b"1")
+    with pytest.raises(RdsweepError, match="is an input of this command"):
+        check_output(src, [src], force=True)
+    os.symlink(src, tmp_path / "link")
+    with pytest.raises(RdsweepError, match="is an input of this command"):
+        check_output(tmp_path / "link", [src], force=True)
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(RdsweepError, match="not a regular file or directory"):
+        check_output(tmp_path / "fifo", [src], force=True)
+    with pytest.raises(RdsweepError, match="not a regular file or directory"):
+        check_output("/dev/null", [src], force=True)
+    with pytest.raises(RdsweepError, match="use --force"):
+        check_output(src, [], force=False)
+    (tmp_path / "dir").mkdir()
+    check_output(tmp_path / "dir", [src], directory=True)  # empty: fine
+    (tmp_path / "dir" / "x").write_bytes(b"")
+    with pytest.raises(RdsweepError, match="use --force"):
+        check_output(tmp_path / "dir", [src], directory=True)
+    check_output(tmp_path / "dir", [src], force=True, directory=True)
+    check_output(tmp_path / "new.npy", [src])
+
+
+def test_stale_temp_files_of_dead_writers_are_removed(tmp_path):
+    target = tmp_path / "out"
+    dead = tmp_path / ".out.999999999.abcd.tmp"
+    dead.mkdir()
+    alive = tmp_path / f".out.{os.getpid()}.abcd.tmp"
+    alive.write_bytes(b"")
+    clean_stale(target)
+    assert not dead.exists() and alive.exists()
+
+
+def test_a_run_directory_has_one_writer(tmp_path):
+    with RunLock(tmp_path):
+        with pytest.raises(RdsweepError, match="in use by another run"):
+            with RunLock(tmp_path):
+                pass
+    with RunLock(tmp_path):  # released
+        pass
