@@ -4,6 +4,8 @@ Python API: ``codec = rdsweep.load("model.rdsm")`` (or a trained run directory),
 ``codec.compress(images) -> bytes`` and ``codec.decompress(data) -> images`` (see rdsweep.codec).
 Importing rdsweep changes nothing in the process (entry points call ``rdsweep.runtime.configure()``).
 """
+from rdsweep import runtime  # noqa: F401 - cheap, and changes nothing until runtime.configure() is called
+
 __version__ = "0.2.0"
 
 
@@ -15,4 +17,4 @@ def __getattr__(name):  # the codec on first use: importing rdsweep stays cheap 
     raise AttributeError(f"module 'rdsweep' has no attribute {name!r}")
 
 
-__all__ = ["Codec", "load", "__version__"]
+__all__ = ["Codec", "load", "runtime", "__version__"]

@@ -1,8 +1,13 @@
 """The public codec: a trained model that compresses and decompresses images, exactly.
 
+    rdsweep.runtime.configure()                  # optional: the command line's XLA settings (before JAX starts)
     codec = rdsweep.load("model.rdsm")          # or a trained run directory
     data = codec.compress(images_uint8)          # (N, H, W, C) or (N, H, W) -> bytes (.rds)
-    images = codec.decompress(data)              # -> uint8 (N, H, W, C), bit-exact on any machine
+    images = codec.decompress(data)              # -> uint8 (N, H, W, C)
+
+What is exact: the decoded symbols, on any machine (integer tables, no float CDF). The images are the float
+synthesis transform of those symbols, rounded: identical for the same JAX version and XLA settings; with other
+kernels (e.g. without ``runtime.configure()``) we measured 4 pixels of 784,000 moved by 1.
 
 The chain, each step a method: ``encode`` (analysis transform + quantization -> symbols, one int64 array per
 entropy layer), ``strings`` (each digit's own range-coded string) / ``pack`` (all digits in one ANS stream),
