@@ -76,5 +76,9 @@ test: $(STAMP)           ## the test suite without the slow tests (CI: .ci/run)
 test-all: $(STAMP)       ## every test, the slow ones too (10k-digit round trip, the wheel in a fresh venv)
 	$(PYTHON) -m pytest -q
 
+test-cluster: $(STAMP)   ## the SLURM launcher on a local one-node SLURM cluster (needs root and apt; not in make test)
+	$(MAKE) --no-print-directory install LAUNCHER=slurm
+	PYTHON=$(PYTHON) cluster/test-cluster.sh
+
 clean:
 	rm -rf .make .pytest_cache .hypothesis
