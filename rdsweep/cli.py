@@ -13,12 +13,13 @@ input of the same command or a special file, and over an existing output only wi
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from pathlib import Path
 
 from rdsweep import __version__
-from rdsweep.errors import RdsweepError, report_errors
+from rdsweep.errors import deferred_interrupts, report_errors
 
 
 def _force(p):
@@ -27,11 +28,11 @@ def _force(p):
 
 def cmd_export(args) -> None:
     from rdsweep.codec import Codec
-    from rdsweep.files import check_output
+    from rdsweep.files import CHECKPOINT, CONFIG, TABLES, check_output
 
-    check_output(args.output, [args.run_dir], args.force)
+    check_output(args.output, [args.run_dir, *(args.run_dir / f for f in (CONFIG, CHECKPOINT, TABLES))], args.force)
     codec = Codec.from_run(args.run_dir)
-    codec.save(args.output)
+    codec.save(args.output, replace=args.force)
     print(f"exported {args.run_dir} (model {codec.model.name}, prior {codec.model.spec.prior['name']}, latent "
           f"{codec.model.spec.latent_dims}, lmbda {codec.meta.get('lmbda') or 0:g}) -> {args.output} "
           f"(fingerprint {codec.fingerprint.hex()})")
@@ -42,12 +43,13 @@ def cmd_compress(args) -> None:
     from rdsweep.data.images import read_images
     from rdsweep.files import atomic_write_bytes, check_output
 
-    check_output(args.output, [args.input, args.model], args.force)
+    pngs = sorted(p for p in args.input.iterdir() if p.suffix.lower() == ".png") if args.input.is_dir() else []
+    check_output(args.output, [args.input, args.model, *pngs], args.force)  # a directory's PNGs are inputs too
     codec = Codec.from_file(args.model)
     images = read_images(args.input, codec.shape)
     symbols = codec.encode(images)
     data = codec.compress(images)
-    atomic_write_bytes(args.output, data)
+    atomic_write_bytes(args.output, data, replace=args.force)
     info = sum(codec.info_bits(symbols).values()).sum()
     print(f"compressed {len(images)} images -> {args.output}: {len(data)} bytes "
           f"({8 * len(data) / max(len(images), 1):.2f} bits/image with header; information content "
@@ -58,16 +60,13 @@ def cmd_decompress(args) -> None:
     from rdsweep.codec import Codec
     from rdsweep.data.images import write_images
     from rdsweep.files import check_output
+    from rdsweep.formats import container
 
     is_dir = Path(args.output).suffix.lower() != ".npy"
     check_output(args.output, [args.input, args.model], args.force, directory=is_dir)
     codec = Codec.from_file(args.model)
-    try:
-        data = Path(args.input).read_bytes()
-    except OSError as e:
-        raise RdsweepError(f"cannot read {args.input}: {e.strerror or e}") from None
-    images = codec.decompress(data)
-    write_images(images, args.output)
+    images = codec.decompress(container.read(args.input))
+    write_images(images, args.output, replace=args.force)
     print(f"decompressed {len(images)} images -> {args.output}")
 
 
@@ -163,13 +162,26 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command not in ("aggregate",):
-        from rdsweep import runtime
+# what each command imports (JAX, pandas, ...): imported first, with Ctrl-C and SIGTERM deferred to the end
+IMPORTS = {"export": ["rdsweep.codec"], "compress": ["rdsweep.codec", "rdsweep.data.images"],
+           "decompress": ["rdsweep.codec", "rdsweep.data.images"], "aggregate": ["rdsweep.analysis.aggregate"],
+           "figures": ["rdsweep.analysis.figures"], "baselines": ["rdsweep.analysis.baselines"],
+           "bench": ["rdsweep.experiment.bench"]}
 
-        runtime.configure()
-    return report_errors(args.fn, args)
+
+def main(argv=None) -> int:
+    def run():
+        args = build_parser().parse_args(argv)  # --help, --version, usage errors: SystemExit passes through
+        if args.command not in ("aggregate",):
+            from rdsweep import runtime
+
+            runtime.configure()
+        with deferred_interrupts():
+            for module in IMPORTS.get(args.command, []):
+                importlib.import_module(module)
+        args.fn(args)
+
+    return report_errors(run)  # Ctrl-C or SIGTERM from the start on: one line, outputs cleaned up
 
 
 if __name__ == "__main__":

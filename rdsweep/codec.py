@@ -32,6 +32,7 @@ from rdsweep.formats import container, model_file
 from rdsweep.models import CodingModel, ModelSpec
 
 MAX_LATENT = 4096
+MAX_DECODE_BYTES = 1 << 29  # symbols + images of one .rds file: larger files are refused before decoding
 META = {"lmbda": float, "distortion": str, "epochs": int, "seed": int, "data": str}  # what a model file may say
 
 
@@ -98,13 +99,17 @@ class Codec:
             raise RdsweepError(f"{where}: no coding tables for {e}") from None
         except RdsweepError as e:
             raise RdsweepError(f"{where}: {e}") from None
+        if set(entropy) != set(tables):
+            raise RdsweepError(f"{where}: coding tables for {sorted(set(entropy) - set(tables))}, which model "
+                               f"{M.name} does not have")
         meta = {}
         for key, kind in META.items():
             value = config.get(key)
-            if value is not None and not (isinstance(value, kind) or kind is float and isinstance(value, int)):
+            if value is not None and not (isinstance(value, kind) or kind is float and isinstance(value, int)) \
+                    or isinstance(value, bool):
                 raise RdsweepError(f"{where}: config {key} must be {kind.__name__}, not {value!r}")
-            if value is not None and kind is float and not math.isfinite(value):
-                raise RdsweepError(f"{where}: config {key} must be finite, not {value!r}")
+            if kind in (int, float) and value is not None and not (abs(value) < 2**63 and math.isfinite(value)):
+                raise RdsweepError(f"{where}: config {key} must be a finite number of 64 bits, not {value!r}")
             meta[key] = value
         return cls(M(spec, params, tables), meta, fingerprint)
 
@@ -119,9 +124,9 @@ class Codec:
 
         return load_codec(run_dir)
 
-    def save(self, path) -> None:
-        """Write the model file (.rdsm)."""
-        model_file.write(path, self.payload())
+    def save(self, path, replace: bool = True) -> None:
+        """Write the model file (.rdsm); with ``replace=False``, never over an existing file."""
+        model_file.write(path, self.payload(), replace)
 
     @property
     def config(self) -> dict:
@@ -190,6 +195,7 @@ class Codec:
         by coding them again), so a forged digit count or any other inconsistency is refused."""
         if n * self.min_bits() > 8 * len(payload) + 64:
             raise RdsweepError(f"corrupted file: {n} digits cannot fit in a payload of {len(payload)} bytes")
+        self.check_count(n)
         reader = (coding.LEGACY_STREAM if version == 1 else coding.STREAM)[1](payload)
         symbols = messages.read(self.model.layers(), [reader] * n, self.model.context)
         end = reader.uniform(container.END[1]) if version >= 3 else container.END[0]
@@ -197,9 +203,17 @@ class Codec:
             raise RdsweepError(f"corrupted stream: the payload does not hold exactly {n} digits of this model")
         return symbols
 
+    def check_count(self, n: int) -> None:
+        """One .rds file holds at most as many digits as decode in MAX_DECODE_BYTES (symbols and images)."""
+        per_digit = 8 * sum(layer.dims for _, layer in self.model.layers()) + math.prod(self.shape)
+        if n * per_digit > MAX_DECODE_BYTES:
+            raise RdsweepError(f"{n} images in one file: more than the {MAX_DECODE_BYTES // per_digit} one file "
+                               "holds for this model (split them)")
+
     def compress(self, images) -> bytes:
         """uint8 images -> the bytes of an .rds file."""
         images = self.images(images)
+        self.check_count(len(images))
         return container.pack(self.pack(self.encode(images)), len(images), self.shape, self.fingerprint)
 
     def decompress(self, data: bytes) -> np.ndarray:

@@ -3,35 +3,86 @@ from __future__ import annotations
 
 import signal
 import sys
+import warnings
+from contextlib import contextmanager
 
 
 class RdsweepError(Exception):
     """A user-facing error (bad config, data, bitstream, model file or path)."""
 
 
+_received: list = []  # the signals (SIGINT, SIGTERM) received while a tool runs
+_deferred = [False]  # True while modules are imported: a signal is recorded, not raised (see deferred_interrupts)
+
+
 def _terminate(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
+    _received.append(signum)
+    if not _deferred[0]:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+
+@contextmanager
+def deferred_interrupts():
+    """Record SIGINT/SIGTERM without raising inside the block, then raise: an exception raised in the middle of
+    importing a C extension (JAX's) comes out as an ImportError with a long traceback, or crashes the process."""
+    _deferred[0] = True
+    try:
+        yield
+    finally:
+        _deferred[0] = False
+    check_interrupt()
+
+
+def _unraisable(hook):
+    """sys.unraisablehook that stays quiet about a KeyboardInterrupt it could not raise (recorded: re-raised by
+    check_interrupt) and passes anything else on."""
+    def quiet(info):
+        if not (isinstance(info.exc_value, KeyboardInterrupt) and _received):
+            hook(info)
+    return quiet
+
+
+def check_interrupt() -> None:
+    """Raise KeyboardInterrupt if a tool was interrupted. Python swallows an exception raised where it cannot
+    propagate (a gc callback, which JAX installs, a __del__: "Exception ignored in ..."), so the signal handler
+    also records the signal; outputs check this before they are renamed into place."""
+    if _received:
+        raise KeyboardInterrupt(f"signal {_received[0]}")
 
 
 def report_errors(fn, *args) -> int:
     """Run fn(*args) for a command-line tool: exit status 0, or 1 with ``rdsweep: error: ...`` on one line
-    (130 when interrupted by Ctrl-C or SIGTERM, after the tool's own clean-up has run)."""
-    previous = signal.signal(signal.SIGTERM, _terminate)
-    try:
-        fn(*args)
-    except RdsweepError as e:
-        print(f"rdsweep: error: {e}", file=sys.stderr)
-        return 1
-    except OSError as e:  # unwritable output, missing directory, full disk...
-        where = f"{e.filename}: " if e.filename else ""
-        print(f"rdsweep: error: {where}{e.strerror or e}", file=sys.stderr)
-        return 1
-    except MemoryError:
-        print("rdsweep: error: out of memory", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("rdsweep: interrupted", file=sys.stderr)
-        return 130
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    (130 when interrupted by Ctrl-C or SIGTERM, after the tool's own clean-up has run).
+
+    Python warnings raised meanwhile (numpy's overflow in a cast of a hostile value, a library's notice on a
+    file about to be refused) are held back: shown after a success, dropped after a failure, whose one line
+    says what went wrong."""
+    _received.clear()
+    previous = {sig: signal.signal(sig, _terminate) for sig in (signal.SIGINT, signal.SIGTERM)}
+    sys.unraisablehook, unraisable = _unraisable(sys.unraisablehook), sys.unraisablehook
+    with warnings.catch_warnings(record=True) as held:
+        try:
+            fn(*args)
+            check_interrupt()  # a signal whose exception was swallowed on the way
+        except RdsweepError as e:
+            return _fail(str(e))
+        except OSError as e:  # unwritable output, missing directory, full disk...
+            where = f"{e.filename}: " if e.filename else ""
+            return _fail(f"{where}{e.strerror or e}")
+        except MemoryError:
+            return _fail("out of memory")
+        except KeyboardInterrupt:
+            print("rdsweep: interrupted", file=sys.stderr)
+            return 130
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            sys.unraisablehook = unraisable
+    for w in held:
+        warnings.showwarning(w.message, w.category, w.filename, w.lineno, w.file, w.line)
     return 0
+
+
+def _fail(message: str) -> int:
+    print(f"rdsweep: error: {' '.join(message.split())}", file=sys.stderr)
+    return 1

@@ -1,20 +1,27 @@
 """Writing files safely: atomic writes, one rule for outputs, temp files cleaned up, one writer per run directory.
 
-Every output is written beside its target under a hidden temp name (``.<name>.<pid>.<random>.tmp``) and
-renamed into place, so a target is never left half-written. Files and directories get the usual permissions
+Every output is written beside its target under a hidden temp name (``.<name>.<pid>.<random>.tmp``, the name
+shortened where it is long) and renamed into place, so a target is never left half-written; not after a Ctrl-C
+or SIGTERM either (``errors.check_interrupt`` just before the rename). Inputs are read with ``open_regular``:
+regular files of a bounded size only, never a device or a FIFO. Files and directories get the usual permissions
 (0666 / 0777 minus the umask). Temp names carry the writer's pid: ``clean_stale`` removes those whose
 writer is gone (killed by SIGKILL), the next time the same target is written.
 """
 from __future__ import annotations
 
+import ctypes
 import errno
 import fcntl
+import glob
+import hashlib
 import os
 import secrets
 import shutil
+import stat
+from contextlib import contextmanager
 from pathlib import Path
 
-from rdsweep.errors import RdsweepError
+from rdsweep.errors import RdsweepError, check_interrupt
 
 # the files of a run directory (one place for their names)
 CHECKPOINT = "checkpoint.msgpack"
@@ -26,15 +33,25 @@ FAILED = "failed.txt"  # written by a failed job of a sweep; the aggregation rep
 LOCK = ".lock"
 
 
+def _stem(path: Path) -> str:
+    """The target's name as temp names carry it: shortened (with a hash) where the temp name would pass the
+    255-byte limit of a file name, so that any name that can be written can be written aside first."""
+    name = Path(path).name
+    if len(name.encode()) <= 200:
+        return name
+    return name.encode()[:160].decode(errors="ignore") + "~" + hashlib.sha256(name.encode()).hexdigest()[:12]
+
+
 def _temp_name(path: Path) -> Path:
-    return path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    return path.parent / f".{_stem(path)}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
 
 
 def clean_stale(path: Path) -> None:
     """Remove temp files/directories left beside ``path`` by writers that no longer run."""
-    for tmp in Path(path).parent.glob(f".{Path(path).name}.*.tmp"):
+    stem = _stem(path)
+    for tmp in Path(path).parent.glob(f".{glob.escape(stem)}.*.tmp"):
         try:
-            pid = int(tmp.name[len(Path(path).name) + 2:].split(".")[0])
+            pid = int(tmp.name[len(stem) + 2:].split(".")[0])
             os.kill(pid, 0)
             continue  # its writer still runs
         except ProcessLookupError:
@@ -44,8 +61,37 @@ def clean_stale(path: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temp file in the same directory, fsync, then rename: never a truncated file."""
+def _libc_renameat2():
+    try:
+        return ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return None
+
+
+_RENAMEAT2 = _libc_renameat2()
+
+
+def rename_noreplace(src: Path, dst: Path) -> None:
+    """Rename src to dst unless dst exists (atomically where the kernel can: renameat2 RENAME_NOREPLACE), so
+    that two writers of the same new output cannot both win; FileExistsError otherwise."""
+    if _RENAMEAT2 is not None:
+        if _RENAMEAT2(-100, os.fsencode(src), -100, os.fsencode(dst), 1) == 0:  # AT_FDCWD, RENAME_NOREPLACE
+            return
+        err = ctypes.get_errno()
+        if err not in (errno.ENOSYS, errno.EINVAL):  # EINVAL: a filesystem without the flag
+            raise OSError(err, os.strerror(err), str(dst))
+    if os.path.lexists(dst):
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(dst))
+    os.rename(src, dst)
+
+
+def _exists_error(path: Path) -> RdsweepError:
+    return RdsweepError(f"{path}: exists (written meanwhile by another command; use --force to replace it)")
+
+
+def atomic_write_bytes(path: Path, data: bytes, replace: bool = True) -> None:
+    """Write to a temp file in the same directory, fsync, then rename: never a truncated file. With
+    ``replace=False`` an existing ``path`` (even one written meanwhile by another process) is refused."""
     path = Path(path)
     clean_stale(path)
     tmp = _temp_name(path)
@@ -58,7 +104,11 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        check_interrupt()
+        os.replace(tmp, path) if replace else rename_noreplace(tmp, path)
+    except FileExistsError:
+        tmp.unlink(missing_ok=True)
+        raise _exists_error(path) from None
     except OSError as e:
         tmp.unlink(missing_ok=True)
         raise RdsweepError(f"cannot write {path}: {e.strerror}") from None
@@ -71,8 +121,9 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
-def write_directory(out: Path, fill) -> None:
-    """Build a directory aside (``fill(tmp_dir)``), then rename it into place (replacing an old ``out``)."""
+def write_directory(out: Path, fill, replace: bool = True) -> None:
+    """Build a directory aside (``fill(tmp_dir)``), then rename it into place: over an old ``out`` with
+    ``replace``; else only where ``out`` is absent or an empty directory, even if another writer was quicker."""
     out = Path(out)
     clean_stale(out)
     tmp = _temp_name(out)
@@ -82,25 +133,75 @@ def write_directory(out: Path, fill) -> None:
         raise RdsweepError(f"cannot write {out}: {e.strerror}") from None
     try:
         fill(tmp)
-        if out.is_dir():
+        check_interrupt()
+        if replace and out.is_dir():
             old = _temp_name(out)
             os.rename(out, old)
             os.rename(tmp, out)
             shutil.rmtree(old, ignore_errors=True)
         else:
-            os.rename(tmp, out)
+            if out.is_dir() and not out.is_symlink():
+                os.rmdir(out)  # only an empty one: a filled one raises, as if another writer was quicker
+            rename_noreplace(tmp, out)
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, (FileExistsError, IsADirectoryError)) or e.errno == errno.ENOTEMPTY:
+            raise _exists_error(out) from None
         raise RdsweepError(f"cannot write {out}: {e.strerror}") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 
+@contextmanager
+def open_regular(path, limit: int, what: str = ""):
+    """``(file, size)`` of a regular file of at most ``limit`` bytes, checked before anything is read: a device
+    (/dev/zero never ends), a FIFO (would block), a directory or a larger file is refused in one line."""
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # O_NONBLOCK: opening a FIFO never waits for a writer
+    except OSError as e:
+        raise RdsweepError(f"cannot read {what}{path}: {e.strerror or e}") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+        os.close(fd)
+        raise RdsweepError(f"cannot read {what}{path}: not a regular file" if not stat.S_ISREG(st.st_mode) else
+                           f"{what}{path}: {st.st_size} bytes, more than the {limit} this reads")
+    with os.fdopen(fd, "rb") as f:
+        yield f, st.st_size
+
+
+def read_regular(path, limit: int, what: str = "") -> bytes:
+    """All bytes of a regular file of at most ``limit`` bytes (``open_regular``'s rules)."""
+    with open_regular(path, limit, what) as (f, size):
+        try:
+            data = f.read(limit + 1)
+        except OSError as e:
+            raise RdsweepError(f"cannot read {what}{path}: {e.strerror or e}") from None
+    if len(data) > limit:  # grew while being read
+        raise RdsweepError(f"{what}{path}: more than the {limit} bytes this reads")
+    return data
+
+
+def _inside(path: Path, directory: Path) -> bool:
+    try:
+        path, directory = Path(os.path.realpath(path)), Path(os.path.realpath(directory))
+    except (OSError, ValueError):
+        return False
+    return path == directory or directory in path.parents
+
+
 def check_output(out: Path, inputs=(), force: bool = False, directory: bool = False) -> None:
     """The one rule for a command's output path: never an input of the same command, never a device, FIFO
-    or other special file, and an existing file or non-empty directory only with ``force``."""
+    or other special file, and an existing file or non-empty directory only with ``force``. A directory is
+    replaced whole, so it may not hold an input of the command nor the working directory."""
     out = Path(out)
+    if directory and out.is_dir() and not out.is_symlink():
+        for src in inputs:
+            if _inside(src, out):
+                raise RdsweepError(f"{out}: holds {src}, an input of this command; give another output")
+        if _inside(Path.cwd(), out):
+            raise RdsweepError(f"{out}: is the working directory or holds it; give another output")
     for src in inputs:
         try:
             if out.exists() and os.path.samefile(out, src):
@@ -119,6 +220,10 @@ def check_output(out: Path, inputs=(), force: bool = False, directory: bool = Fa
         raise RdsweepError(f"{out}: exists (use --force to replace it)")
 
 
+class RunLockedError(RdsweepError):
+    """Another run holds the run directory: this one must not touch it (not even to record its failure)."""
+
+
 class RunLock:
     """An exclusive lock on a run directory (flock on its .lock file): a second writer is refused at once."""
 
@@ -127,14 +232,22 @@ class RunLock:
         self.fd = None
 
     def __enter__(self):
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
         try:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK, 0o666)
+        except OSError as e:  # .lock a directory, an unwritable run directory, ...
+            raise RdsweepError(f"cannot lock {self.path.parent} ({self.path}: {e.strerror or e})") from None
+        try:
+            if not stat.S_ISREG(os.fstat(self.fd).st_mode):
+                raise RdsweepError(f"cannot lock {self.path.parent} ({self.path}: not a regular file)")
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
             os.close(self.fd)
             if e.errno in (errno.EAGAIN, errno.EACCES):
-                raise RdsweepError(f"{self.path.parent} is in use by another run (locked); "
-                                   "wait for it or give another hydra.run.dir") from None
+                raise RunLockedError(f"{self.path.parent} is in use by another run (locked); "
+                                     "wait for it or give another hydra.run.dir") from None
+            raise RdsweepError(f"cannot lock {self.path.parent} ({self.path}: {e.strerror or e})") from None
+        except RdsweepError:
+            os.close(self.fd)
             raise
         return self
 

@@ -61,3 +61,18 @@ def test_a_run_directory_has_one_writer(tmp_path):
                 pass
     with RunLock(tmp_path):  # released
         pass
+
+
+def test_without_replace_a_target_written_meanwhile_is_not_clobbered(tmp_path):
+    atomic_write_bytes(tmp_path / "f", b"first", replace=False)
+    with pytest.raises(RdsweepError, match="exists"):
+        atomic_write_bytes(tmp_path / "f", b"second", replace=False)
+    assert (tmp_path / "f").read_bytes() == b"first"
+    write_directory(tmp_path / "d", lambda d: (d / "a").write_bytes(b"1"), replace=False)
+    with pytest.raises(RdsweepError, match="exists"):
+        write_directory(tmp_path / "d", lambda d: (d / "b").write_bytes(b"2"), replace=False)
+    assert [p.name for p in (tmp_path / "d").iterdir()] == ["a"]
+    (tmp_path / "empty").mkdir()
+    write_directory(tmp_path / "empty", lambda d: (d / "c").write_bytes(b"3"), replace=False)  # empty: fine
+    assert [p.name for p in (tmp_path / "empty").iterdir()] == ["c"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "empty", "f"]

@@ -50,12 +50,15 @@ class CategoricalTables:
             raise RdsweepError(f"{what}: lo {lo.shape} and counts {counts.shape} do not form R rows of 2..{MAX_WIDTH} bins")
         if lo.dtype.kind not in "iu" or counts.dtype.kind not in "iu":
             raise RdsweepError(f"{what}: lo and counts must be integers, not {lo.dtype} and {counts.dtype}")
+        # ranges checked in the arrays' own types, before any cast or sum could wrap
+        if np.any(lo > escape.CLAMP) or (lo.dtype.kind == "i" and np.any(lo < -escape.CLAMP)):
+            raise RdsweepError(f"{what}: table starts (lo) out of range (|lo| > 2**30)")
+        if np.any(counts < 1) or np.any(counts > TOTAL):
+            raise RdsweepError(f"{what}: counts must be >= 1 and sum to 2**{PRECISION} per row")
         # constriction reads raw buffers: non-C-contiguous arrays are silently misread, so copy here.
         self.lo = np.ascontiguousarray(lo, np.int64)
         self.counts = np.ascontiguousarray(counts, np.int64)
-        if np.any(np.abs(self.lo) > escape.CLAMP):
-            raise RdsweepError(f"{what}: table starts (lo) out of range (|lo| > 2**30)")
-        if np.any(self.counts < 1) or np.any(self.counts.sum(axis=1) != TOTAL):
+        if np.any(self.counts.sum(axis=1) != TOTAL):
             raise RdsweepError(f"{what}: counts must be >= 1 and sum to 2**{PRECISION} per row")
         self.rows, self.K = len(self.lo), self.counts.shape[1] - 1
         self.probs = (self.counts - 1).astype(np.float64)  # exact under constriction's map (module doc)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from rdsweep.data.idx import read_idx_images
-from rdsweep.data.images import read_npy
+from rdsweep.data.images import as_batch, read_npy
 from rdsweep.errors import RdsweepError
 
 SPLIT_STEMS = {"train": "train-images-idx{}-ubyte", "test": "t10k-images-idx{}-ubyte"}
@@ -29,12 +29,15 @@ def _find(directory: Path, split: str) -> Path | None:
 
 
 def read_file(path) -> np.ndarray:
-    """uint8 (N, H, W, C) from an IDX file or a .npy file."""
+    """uint8 (N, H, W, C) from an IDX file or a .npy file ((N, H, W) or (N, H, W, C)), holding images."""
     path = Path(path)
     if not path.is_file():
-        raise RdsweepError(f"{path}: no such file")
+        raise RdsweepError(f"{path}: {'not a regular file' if path.exists() else 'no such file'}")
     if path.suffix == ".npy":
-        return read_npy(path)
+        images = as_batch(read_npy(path), None, str(path))
+        if len(images) == 0:
+            raise RdsweepError(f"{path}: holds no images")
+        return images
     return read_idx_images(path)
 
 

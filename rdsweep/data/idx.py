@@ -3,7 +3,8 @@
 Header: magic ``0x0000080<d>`` (uint8 data, d dimensions), then d big-endian u32 sizes. Images are files
 of 3 dimensions (N, H, W) or 4 (N, H, W, C); optionally gzipped. Every declared size is checked, in Python
 integers (no 32-bit wrap), against sane limits and against the bytes actually present before anything is
-allocated; a gzip file is inflated only up to the size its header declares (no gzip bombs).
+allocated; a gzip file is inflated, keeping nothing, up to one byte past the size its header declares
+(no gzip bombs), and only then read into the array.
 """
 from __future__ import annotations
 
@@ -45,29 +46,51 @@ def _size_error(path, shape, expected, actual) -> RdsweepError:
                         f"({expected} bytes) but the file has {actual} bytes")
 
 
+def _read_into(f, out: np.ndarray) -> int:
+    """Fill the flat uint8 array ``out`` from f; the number of bytes read (less at the end of the file)."""
+    view, filled = memoryview(out), 0
+    while filled < len(out):
+        n = f.readinto(view[filled: filled + _CHUNK])
+        if not n:
+            break
+        filled += n
+    return filled
+
+
 def read_idx_images(path) -> np.ndarray:
-    """uint8 (N, H, W, C) from an IDX file (gzipped if its name ends in .gz); clear error on anything wrong."""
+    """uint8 (N, H, W, C) from an IDX file (gzipped if its name ends in .gz); clear error on anything wrong.
+
+    Nothing is allocated before the sizes agree: a plain file's size is its stat; a gzip stream is inflated once
+    without keeping anything (at most one byte past the declared size: a gzip bomb costs time, never memory),
+    then once more into the one array the images are returned in."""
     path = Path(path)
     gz = path.suffix == ".gz"
     try:
         with (gzip.open if gz else open)(path, "rb") as f:
-            raw = bytearray(f.read(20))
-            size, shape = _declared(path, bytes(raw))
+            size, shape = _declared(path, f.read(20))
             expected = size + math.prod(shape)
             if not gz and path.stat().st_size != expected:
                 raise _size_error(path, shape, expected, path.stat().st_size)
-            while len(raw) <= expected:  # up to one byte more than declared: detects trailing data
-                chunk = f.read(min(_CHUNK, expected + 1 - len(raw)))
-                if not chunk:
-                    break
-                raw += chunk
+            if gz:
+                f.seek(0)
+                total = 0
+                while total <= expected:  # up to one byte more than declared: detects trailing data
+                    chunk = f.read(min(_CHUNK, expected + 1 - total))
+                    if not chunk:
+                        break
+                    total += len(chunk)
+                if total != expected:
+                    raise _size_error(path, shape, expected, "more" if total > expected else total)
+            if shape[0] == 0:
+                raise RdsweepError(f"{path}: holds no images")
+            f.seek(size)
+            images = np.empty(expected - size, np.uint8)
+            got = _read_into(f, images)
+            if got != len(images) or (not gz and f.read(1)):  # changed while being read
+                raise _size_error(path, shape, expected, size + got)
     except (OSError, EOFError, zlib.error) as e:  # includes gzip.BadGzipFile and truncated gzip streams
         raise RdsweepError(f"cannot read IDX file {path}: {e}") from None
-    if len(raw) != expected:
-        raise _size_error(path, shape, expected, "more" if len(raw) > expected else len(raw))
-    if shape[0] == 0:
-        raise RdsweepError(f"{path}: holds no images")
-    return np.frombuffer(raw, dtype=np.uint8, offset=size).reshape(shape)
+    return images.reshape(shape)
 
 
 def write_idx_images(path, images: np.ndarray) -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import io
 import math
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -18,25 +20,32 @@ MAX_BYTES = 1 << 30
 _PNG_MODES = {1: "L", 3: "RGB"}
 
 
+_NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+
+
 def read_npy(path) -> np.ndarray:
     """A uint8 .npy array of 2 to 4 dimensions, its header checked before its data is read."""
     path = Path(path)
     try:
         with open(path, "rb") as f:
             version = np.lib.format.read_magic(f)
-            header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            shape, fortran, dtype = header(f, max_header_size=10000)
+            if version not in _NPY_HEADERS:
+                raise RdsweepError(f"{path}: .npy format version {version[0]}.{version[1]} is not supported "
+                                   "(this reads 1.0 and 2.0)")
+            shape, fortran, dtype = _NPY_HEADERS[version](f, max_header_size=10000)
             offset = f.tell()
             size = path.stat().st_size
             if dtype != np.uint8 or not 2 <= len(shape) <= 4:
                 raise RdsweepError(f"{path}: expected uint8 images, got {dtype} {shape}")
+            if not all(type(d) is int and d >= 0 for d in shape):  # noqa: E721 - not a bool, nor negative
+                raise RdsweepError(f"{path}: header declares an invalid shape {shape}")
             if math.prod(shape) > MAX_BYTES or offset + math.prod(shape) != size:
                 raise RdsweepError(f"{path}: header declares {dtype} {shape} ({math.prod(shape)} bytes) but the "
                                    f"file holds {size - offset} bytes of data")
             a = np.frombuffer(f.read(), np.uint8).reshape(shape, order="F" if fortran else "C")
-    except RdsweepError:
+    except (RdsweepError, MemoryError):
         raise
-    except (OSError, ValueError, SyntaxError, TypeError) as e:  # numpy's header parser raises these
+    except Exception as e:  # noqa: BLE001 - numpy's header parser raises many kinds (tokenize errors, ...)
         raise RdsweepError(f"{path}: not a readable .npy file ({e})") from None
     return np.ascontiguousarray(a)
 
@@ -58,20 +67,65 @@ def as_batch(a: np.ndarray, shape=None, where="") -> np.ndarray:
                        f"got {a.dtype} {a.shape}")
 
 
+_ADAM7 = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]
+
+
+def _png_data_error(path) -> str | None:
+    """Why a PNG's image data (its IDAT chunks, inflated) is not exactly what its header declares, or None.
+    PIL fills missing rows with zeros and ignores extra data without a word; here both are refused. The data
+    is inflated in pieces, never beyond one byte past the declared size."""
+    with open(path, "rb") as f:
+        f.read(8)
+        inflate, expected, total = zlib.decompressobj(), None, 0
+        while len(head := f.read(8)) == 8:
+            n, kind = struct.unpack(">I4s", head)
+            if kind == b"IHDR":  # PIL has checked it: 13 bytes, first
+                w, h, depth, ctype, _, _, interlace = struct.unpack(">IIBBBBB", f.read(13))
+                bits = depth * {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}.get(ctype, 1)
+                rows = lambda w, h: h * (1 + (w * bits + 7) // 8) if w and h else 0  # noqa: E731
+                expected = rows(w, h) if not interlace else sum(
+                    rows((w - x + dx - 1) // dx if w > x else 0, (h - y + dy - 1) // dy if h > y else 0)
+                    for x, y, dx, dy in _ADAM7)
+                f.seek(n - 13 + 4, 1)
+            elif kind == b"IDAT" and expected is not None:
+                while n > 0 and (piece := f.read(min(n, 1 << 16))):
+                    n -= len(piece)
+                    total += len(inflate.decompress(piece, expected + 1 - total))
+                    if inflate.unconsumed_tail or total > expected:
+                        return f"holds more image data than its {w}x{h} header declares"
+                f.seek(4, 1)
+            else:
+                f.seek(n + 4, 1)
+    if expected is not None and total < expected:
+        return f"holds {total} of the {expected} bytes of image data its header declares (rows missing)"
+    return None
+
+
 def read_png(path, shape) -> np.ndarray:
-    """One 8-bit PNG of the expected (H, W, C) as (1, H, W, C); size and mode checked before decoding."""
+    """One 8-bit PNG of the expected (H, W, C) as (1, H, W, C); size and mode checked before decoding, and the
+    image data checked to be exactly what the header declares."""
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     H, W, C = shape
     try:
-        with Image.open(path) as im:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size is checked just below
+            im = Image.open(path)
+        with im:
             if im.format != "PNG" or im.mode != _PNG_MODES[C] or im.size != (W, H):
                 raise RdsweepError(f"{path}: expected an 8-bit {'grayscale' if C == 1 else 'RGB'} {H}x{W} PNG, "
                                    f"got {im.format} mode {im.mode} {im.size[1]}x{im.size[0]}")
-            return np.asarray(im, dtype=np.uint8).reshape(1, H, W, C)
+            pixels = np.asarray(im, dtype=np.uint8).reshape(1, H, W, C)
+        why = _png_data_error(path)
+        if why:
+            raise RdsweepError(f"{path}: not a valid PNG: it {why}")
+        return pixels
     except RdsweepError:
         raise
-    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as e:
+    except (OSError, UnidentifiedImageError, ValueError, zlib.error, struct.error,
+            Image.DecompressionBombError) as e:
         raise RdsweepError(f"{path}: not a readable PNG ({e})") from None
 
 
@@ -100,7 +154,7 @@ def read_images(path, shape) -> np.ndarray:
     raise RdsweepError(f"{path}: give a .npy, a .png or a directory of .png files")
 
 
-def write_images(images: np.ndarray, out) -> None:
+def write_images(images: np.ndarray, out, replace: bool = True) -> None:
     """uint8 (N, H, W, C) -> a .npy file ((N, H, W) for one channel) or a directory of PNGs, atomically."""
     from PIL import Image
 
@@ -108,7 +162,7 @@ def write_images(images: np.ndarray, out) -> None:
     if out.suffix.lower() == ".npy":
         buf = io.BytesIO()
         np.save(buf, images[..., 0] if images.shape[-1] == 1 else images)
-        atomic_write_bytes(out, buf.getvalue())
+        atomic_write_bytes(out, buf.getvalue(), replace)
         return
 
     def fill(tmp: Path):
@@ -116,4 +170,4 @@ def write_images(images: np.ndarray, out) -> None:
         for i, im in enumerate(images):
             Image.fromarray(im[..., 0] if im.shape[-1] == 1 else im).save(tmp / f"{i:0{width}d}.png")
 
-    write_directory(out, fill)
+    write_directory(out, fill, replace)

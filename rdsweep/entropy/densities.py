@@ -23,6 +23,7 @@ import numpy as np
 from jax.scipy.special import ndtr, ndtri
 
 from rdsweep.errors import RdsweepError
+from rdsweep.typed import check_fields
 
 LIKELIHOOD_BOUND = 1e-9
 
@@ -137,6 +138,7 @@ class PriorConfig:
     name: str = "deep_factorized"
 
     def __post_init__(self):
+        check_fields(self, "prior")
         if self.name not in PRIORS:
             raise ValueError(f"prior.name: unknown prior {self.name!r}; choose one of {', '.join(PRIORS)}")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from flax import serialization
 
 from rdsweep.errors import RdsweepError
-from rdsweep.files import CHECKPOINT, atomic_write_bytes
+from rdsweep.files import CHECKPOINT, atomic_write_bytes, read_regular
 from rdsweep.models import ModelSpec
 
 
@@ -31,12 +31,11 @@ def save(run_dir: Path, params, opt_state, epoch: int, history: list, identity: 
 def read(run_dir: Path) -> dict:
     """The raw checkpoint state (params as a state dict, spec/identity/history decoded)."""
     path = Path(run_dir) / CHECKPOINT
+    data = read_regular(path, 1 << 32, "checkpoint ")
     try:
-        state = serialization.msgpack_restore(path.read_bytes())
+        state = serialization.msgpack_restore(data)
         return {**state, "identity": json.loads(state["identity"]), "history": json.loads(state["history"]),
                 "spec": json.loads(state["spec"]), "epoch": int(state["epoch"])}
-    except OSError as e:
-        raise RdsweepError(f"cannot read checkpoint {path}: {e.strerror or e}") from None
     except Exception as e:  # noqa: BLE001 - msgpack/structure errors come in many types
         raise RdsweepError(f"cannot read checkpoint {path} ({type(e).__name__}: {e})") from None
 

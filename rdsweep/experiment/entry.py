@@ -21,7 +21,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from rdsweep import config, runtime
 from rdsweep.errors import RdsweepError
-from rdsweep.files import FAILED, atomic_write_text
+from rdsweep.files import FAILED, RunLockedError, atomic_write_text
 
 log = logging.getLogger("rdsweep")
 
@@ -35,7 +35,7 @@ def _task(cfg) -> float:
     try:
         metrics = run(cfg, run_dir)
     except RdsweepError as e:
-        if run_dir.is_dir():
+        if run_dir.is_dir() and not isinstance(e, RunLockedError):  # another run's directory stays untouched
             atomic_write_text(run_dir / FAILED, f"{e}\n")  # the aggregation lists it
         if hc.mode != RunMode.MULTIRUN:
             print(f"rdsweep: error: {e}", file=sys.stderr)
@@ -84,4 +84,9 @@ def main() -> None:
         if user_wants_traceback:
             raise
         print(f"rdsweep: error: {config.one_line(e)}", file=sys.stderr)
+        sys.exit(1)
+    except OSError as e:  # Hydra making a run directory where a file or device is, ...
+        if user_wants_traceback:
+            raise
+        print(f"rdsweep: error: {e.filename + ': ' if e.filename else ''}{e.strerror or e}", file=sys.stderr)
         sys.exit(1)

@@ -5,25 +5,29 @@ import io
 from pathlib import Path
 
 import numpy as np
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from rdsweep import models
 from rdsweep.codec import Codec, META
 from rdsweep.errors import RdsweepError
 from rdsweep.experiment import checkpoint
-from rdsweep.files import CHECKPOINT, CONFIG, TABLES
+from rdsweep.files import CHECKPOINT, CONFIG, TABLES, read_regular
 from rdsweep.models import ModelSpec
 
 
 def read_config(run_dir: Path):
     """The run's resolved config (config.yaml, written by the run itself), as an OmegaConf node."""
     path = Path(run_dir) / CONFIG
-    if not path.is_file():
+    if not path.exists():
         raise RdsweepError(f"{run_dir} is not an rdsweep run directory (no {CONFIG})")
+    text = read_regular(path, 1 << 20)
     try:
-        return OmegaConf.load(path)
-    except Exception as e:  # noqa: BLE001 - yaml errors come in many types
+        cfg = OmegaConf.create(text.decode("utf-8"))
+    except Exception as e:  # noqa: BLE001 - yaml and decoding errors come in many types
         raise RdsweepError(f"cannot read {path} ({type(e).__name__}: {e})") from None
+    if not isinstance(cfg, DictConfig):
+        raise RdsweepError(f"{path}: not a run config (a mapping)")
+    return cfg
 
 
 def tables_bytes(entropy_arrays: dict) -> bytes:
@@ -34,15 +38,16 @@ def tables_bytes(entropy_arrays: dict) -> bytes:
 
 
 def read_tables(path: Path) -> dict:
+    data = read_regular(path, 1 << 30)
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
             out = {}
             for key in z.files:
                 layer, _, name = key.rpartition(".")
                 out.setdefault(layer or "y", {})[name] = z[key]
             return out
-    except (OSError, ValueError, KeyError) as e:
-        raise RdsweepError(f"cannot read coding tables {path}: {e}") from None
+    except Exception as e:  # noqa: BLE001 - zip, npy and decoding errors come in many types
+        raise RdsweepError(f"cannot read coding tables {path} ({type(e).__name__}: {e})") from None
 
 
 def load_codec(run_dir: Path) -> Codec:
@@ -54,9 +59,12 @@ def load_codec(run_dir: Path) -> Codec:
         raise RdsweepError(f"{run_dir} holds no trained model (no {CHECKPOINT})")
     state = checkpoint.read(run_dir)
     spec = state["spec"]
-    meta = {k: OmegaConf.select(cfg, k) for k in META}
-    meta.update(epochs=state["epoch"], data=OmegaConf.select(cfg, "data.name"),
-                distortion=str(OmegaConf.select(cfg, "distortion")))
+    try:
+        meta = {k: OmegaConf.select(cfg, k) for k in META}
+        meta.update(epochs=state["epoch"], data=OmegaConf.select(cfg, "data.name"),
+                    distortion=str(OmegaConf.select(cfg, "distortion")))
+    except Exception as e:  # noqa: BLE001 - OmegaConf's errors on a hand-made config.yaml
+        raise RdsweepError(f"{run_dir / CONFIG}: not a run config ({type(e).__name__}: {e})") from None
     if (run_dir / TABLES).is_file():
         entropy = read_tables(run_dir / TABLES)
     else:

@@ -24,6 +24,7 @@ import struct
 import zlib
 
 from rdsweep.errors import RdsweepError
+from rdsweep.files import open_regular
 
 MAGIC = b"RDSW"
 VERSION = 3
@@ -32,6 +33,8 @@ MAX_DIGITS = 1 << 24
 END = (0xA5C3, 1 << 16)  # (value, alphabet size) of the end mark
 _HEADS = {1: struct.Struct(">4sB16sIHHI"), 2: struct.Struct(">4sB16sIHHI"), 3: struct.Struct(">4sB16sIHHBI")}
 _CRC = struct.Struct(">I")
+_HEAD_MAX = max(h.size for h in _HEADS.values())
+MAX_FILE = _HEAD_MAX + (1 << 32) - 1 + _CRC.size  # the largest file a header can describe
 
 
 def pack(payload: bytes, n: int, shape, fingerprint: bytes) -> bytes:
@@ -42,24 +45,52 @@ def pack(payload: bytes, n: int, shape, fingerprint: bytes) -> bytes:
     return body + _CRC.pack(zlib.crc32(body))
 
 
-def unpack(data: bytes, fingerprint: bytes, shape) -> tuple[int, int, bytes]:
-    """Check everything: (version, digit count, payload)."""
-    if len(data) < 5 or data[:4] != MAGIC:
+def _frame(first: bytes, size: int):
+    """(version, header struct, header fields) of a file of ``size`` bytes that starts with ``first``: the magic,
+    the version and the length the header declares checked, nothing else read."""
+    if len(first) < 5 or first[:4] != MAGIC:
         raise RdsweepError("not an rdsweep compressed file (bad magic)")
-    version = data[4]
+    version = first[4]
     if version not in READABLE:
         raise RdsweepError(f"format version {version} is not supported (this reads versions "
                            f"{', '.join(map(str, READABLE))})")
     head = _HEADS[version]
-    if len(data) < head.size + _CRC.size:
-        raise RdsweepError(f"truncated file ({len(data)} bytes, the header alone is {head.size + _CRC.size})")
-    fields = head.unpack_from(data)
+    if size < head.size + _CRC.size:
+        raise RdsweepError(f"truncated file ({size} bytes, the header alone is {head.size + _CRC.size})")
+    fields = head.unpack_from(first)
+    if size != head.size + fields[-1] + _CRC.size:
+        raise RdsweepError(f"truncated or padded file: {size} bytes, the header says {head.size + fields[-1] + 4}")
+    return version, head, fields
+
+
+def read(path) -> bytes:
+    """The bytes of an .rds file: a regular file (never a device or FIFO) whose framing and CRC are checked
+    reading it in chunks, before it is held in memory (a corrupted large file costs no memory)."""
+    with open_regular(path, MAX_FILE) as (f, size):
+        try:
+            _, head, fields = _frame(f.read(_HEAD_MAX), size)
+            f.seek(0)
+            crc, left = 0, head.size + fields[-1]
+            while left > 0 and (chunk := f.read(min(left, 1 << 22))):
+                crc, left = zlib.crc32(chunk, crc), left - len(chunk)
+            if left or f.read(_CRC.size) != _CRC.pack(crc):
+                raise RdsweepError("corrupted file (checksum mismatch)")
+            f.seek(0)
+            data = f.read(size + 1)
+        except OSError as e:
+            raise RdsweepError(f"cannot read {path}: {e.strerror or e}") from None
+    if len(data) != size:
+        raise RdsweepError(f"{path}: changed while being read")
+    return data
+
+
+def unpack(data: bytes, fingerprint: bytes, shape) -> tuple[int, int, bytes]:
+    """Check everything: (version, digit count, payload)."""
+    version, head, fields = _frame(data[:_HEAD_MAX], len(data))
     file_fp, n, plen = fields[2], fields[3], fields[-1]
     file_shape = tuple(fields[4:-1]) + ((1,) if version < 3 else ())
-    if len(data) != head.size + plen + _CRC.size:
-        raise RdsweepError(f"truncated or padded file: {len(data)} bytes, the header says {head.size + plen + 4}")
     (crc,) = _CRC.unpack_from(data, head.size + plen)
-    if zlib.crc32(data[: head.size + plen]) != crc:
+    if zlib.crc32(memoryview(data)[: head.size + plen]) != crc:
         raise RdsweepError("corrupted file (checksum mismatch)")
     if file_fp != fingerprint:
         raise RdsweepError(f"file was made with another model (fingerprint {file_fp.hex()}, "

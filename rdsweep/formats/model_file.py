@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import struct
 from pathlib import Path
 
@@ -21,13 +22,14 @@ import numpy as np
 from flax import serialization
 
 from rdsweep.errors import RdsweepError
-from rdsweep.files import atomic_write_bytes
+from rdsweep.files import atomic_write_bytes, open_regular
 
 MAGIC = b"RDSM"
 VERSION = 2
 READABLE = (1, 2)
 MAX_BYTES = 1 << 31  # larger model files are refused before reading
 _HEADER = struct.Struct(">4sH32s")
+_CHUNK = 1 << 22
 
 
 def pack_payload(config: dict, params: dict, entropy: dict) -> bytes:
@@ -40,35 +42,63 @@ def fingerprint(payload: bytes) -> bytes:
     return hashlib.sha256(payload).digest()[:16]
 
 
-def write(path: Path, payload: bytes) -> None:
-    atomic_write_bytes(path, _HEADER.pack(MAGIC, VERSION, hashlib.sha256(payload).digest()) + payload)
+def write(path: Path, payload: bytes, replace: bool = True) -> None:
+    atomic_write_bytes(path, _HEADER.pack(MAGIC, VERSION, hashlib.sha256(payload).digest()) + payload, replace)
+
+
+def _config(text) -> dict:
+    """The config's JSON text: a mapping whose numbers are finite and whose integers fit in 64 bits (a size read
+    from a file is bounded before anything uses it: no 10**400, no NaN or Infinity)."""
+    def integer(s):
+        if len(s.lstrip("-")) > 19 or not -(1 << 63) <= int(s) < (1 << 63):
+            raise ValueError(f"integer {s[:24]}{'...' if len(s) > 24 else ''} out of range")
+        return int(s)
+
+    def number(s):
+        if not math.isfinite(float(s)):
+            raise ValueError(f"number {s[:24]} out of range")
+        return float(s)
+
+    def constant(s):
+        raise ValueError(f"{s} is not a number")
+
+    config = json.loads(text, parse_int=integer, parse_float=number, parse_constant=constant)
+    if not isinstance(config, dict):
+        raise ValueError("config is not a mapping")
+    return config
 
 
 def read(path: Path) -> tuple[dict, dict, dict, bytes]:
     """(config, params state dict, entropy arrays, fingerprint) of a model file; its checksum verified.
 
-    The contents are not validated here (see the module doc).
+    The file must be a regular file of at most MAX_BYTES; its checksum is verified reading it in chunks, before
+    the payload is held in memory (a corrupted large file costs no memory). The contents are not validated here
+    (see the module doc).
     """
     path = Path(path)
-    try:
-        if path.is_file() and path.stat().st_size > MAX_BYTES:
-            raise RdsweepError(f"{path}: {path.stat().st_size} bytes, larger than any model file ({MAX_BYTES})")
-        raw = path.read_bytes()
-    except OSError as e:
-        raise RdsweepError(f"cannot read model {path}: {e.strerror or e}") from None
-    if len(raw) < _HEADER.size or raw[:4] != MAGIC:
-        raise RdsweepError(f"{path} is not an rdsweep model file (.rdsm)")
-    _, version, digest = _HEADER.unpack_from(raw)
-    if version not in READABLE:
-        raise RdsweepError(f"{path}: model format version {version} is not supported (this reads 1 and {VERSION})")
-    payload = raw[_HEADER.size:]
-    if hashlib.sha256(payload).digest() != digest:
+    with open_regular(path, MAX_BYTES, "model ") as (f, size):
+        try:
+            head = f.read(_HEADER.size)
+            if len(head) < _HEADER.size or head[:4] != MAGIC:
+                raise RdsweepError(f"{path} is not an rdsweep model file (.rdsm)")
+            _, version, digest = _HEADER.unpack(head)
+            if version not in READABLE:
+                raise RdsweepError(f"{path}: model format version {version} is not supported (this reads 1 and "
+                                   f"{VERSION})")
+            sha = hashlib.sha256()
+            for chunk in iter(lambda: f.read(_CHUNK), b""):
+                sha.update(chunk)
+            if sha.digest() != digest:
+                raise RdsweepError(f"{path}: model file is corrupted (checksum mismatch)")
+            f.seek(_HEADER.size)
+            payload = f.read()
+        except OSError as e:
+            raise RdsweepError(f"cannot read model {path}: {e.strerror or e}") from None
+    if hashlib.sha256(payload).digest() != digest:  # changed between the two reads
         raise RdsweepError(f"{path}: model file is corrupted (checksum mismatch)")
     try:
         state = serialization.msgpack_restore(payload)
-        config = json.loads(state["config"])
-        if not isinstance(config, dict):
-            raise ValueError("config is not a mapping")
+        config = _config(state["config"])
         if version == 1:
             config = {**config, "model": {"name": "seed"}, "prior": {"name": config["prior"]},
                       "shape": [*config.get("shape", [28, 28]), 1]}

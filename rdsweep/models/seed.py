@@ -19,6 +19,7 @@ from rdsweep.entropy.factorized import FactorizedEntropy
 from rdsweep.errors import RdsweepError
 from rdsweep.models.base import CodingModel, ModelSpec, register
 from rdsweep.models.layers import conv_transpose, glorot, leaky, strided_conv
+from rdsweep.typed import check_fields
 
 
 @dataclass
@@ -32,6 +33,7 @@ class SeedConfig:
     leaky_slope: float = 0.2  # Keras' default, as the reference
 
     def __post_init__(self):
+        check_fields(self, "model")
         if not 1 <= len(self.filters) <= 4 or not all(1 <= f <= 1024 for f in self.filters):
             raise ValueError(f"model.filters: 1 to 4 channel counts of 1 to 1024, not {list(self.filters)}")
         if not (1 <= self.kernel_size <= 15 and self.kernel_size % 2 == 1):
