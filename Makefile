@@ -36,7 +36,7 @@ EXTRAS := dev$(if $(filter joblib slurm,$(strip $(LAUNCHER))),$(comma)launchers,
 
 STAMP := .make/install-$(PYKEY)-$(subst $(comma),-,$(EXTRAS))
 
-.PHONY: install run sweep table baselines figures latent-sweep bench test test-all test-cluster clean
+.PHONY: install run sweep table baselines figures latent-sweep bench bench-peer test test-all test-cluster clean
 
 install: $(STAMP)
 $(STAMP): pyproject.toml
@@ -69,6 +69,9 @@ latent-sweep: $(STAMP)   ## latent_dims in LATENTS at two lambdas -> outputs/lat
 
 bench: $(STAMP)          ## speed/overhead/memory table (ARGS="--slow-layers", "--run RUN_DIR", "--profile")
 	$(RDSWEEP) bench $(ARGS)
+
+bench-peer: $(STAMP)     ## ours vs the TensorFlow Compression reference, side by side (ARGS="--repeats 3 --sweep")
+	$(PYTHON) benchmarks/compare.py $(ARGS)
 
 test: $(STAMP)           ## the test suite without the slow tests (CI: .ci/run)
 	$(PYTHON) -m pytest -m "not slow" -q

@@ -86,6 +86,18 @@ class EvalConfig:
 
 
 @dataclass
+class LoggerConfig:
+    name: str = "none"  # none, or tensorboard (rdsweep/experiment/logger.py)
+    every_n_steps: int = 10  # scalars every N training steps
+    images: int = 8  # test digits shown reconstructed after every epoch
+
+    def __post_init__(self):
+        _check(self.name in ("none", "tensorboard"), f"logger.name must be none or tensorboard, not {self.name!r}")
+        _check(1 <= self.every_n_steps <= 10**6, f"logger.every_n_steps must be 1..1e6, not {self.every_n_steps}")
+        _check(0 <= self.images <= 64, f"logger.images must be 0..64, not {self.images}")
+
+
+@dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: Any = MISSING  # a model's config (conf/model/<name>.yaml, its dataclass in rdsweep/models/<name>.py)
@@ -97,6 +109,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     codec: CodecConfig = field(default_factory=CodecConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
     progress: Optional[bool] = None  # progress bars: null = only on a terminal
     name: str = "${rdsweep_name:}"  # the run's name (run and sweep directories), from the settings
 
@@ -162,7 +175,7 @@ def record(cfg) -> dict:
     """The settings at the head of a run's metrics.json (and, for lmbda..data, in its exported model)."""
     return {"lmbda": float(cfg.lmbda), "model": cfg.model.name, "prior": cfg.prior.name,
             "distortion": value_of(cfg.distortion), "latent_dims": int(cfg.latent_dims), "epochs": int(cfg.train.epochs),
-            "seed": int(cfg.seed), "data": cfg.data.name}
+            "seed": int(cfg.seed), "data": cfg.data.name, "variant": variant(cfg)}
 
 
 def value_of(value) -> str:
@@ -173,10 +186,16 @@ _SHORT = {"train_limit": "n", "batch_size": "b", "learning_rate": "lr"}
 
 
 def run_name(cfg) -> str:
-    """``<data>-<model>-<prior>-<distortion>-d<latent>-e<epochs>-s<seed>``, then every other identity setting
-    that differs from its default (``-n2000``, ``-lr0.002``, ``-hidden256``; a hash when that gets long)."""
+    """``<data>-<model>-<prior>-<distortion>-d<latent>-e<epochs>-s<seed>``, then ``variant(cfg)``."""
     base = (f"{cfg.data.name}-{cfg.model.name}-{cfg.prior.name}-{value_of(cfg.distortion)}-d{cfg.latent_dims}"
             f"-e{cfg.train.epochs}-s{cfg.seed}")
+    suffix = variant(cfg)
+    return f"{base}-{suffix}" if suffix else base
+
+
+def variant(cfg) -> str:
+    """Every identity setting not in the run name's fixed part that differs from its default: ``n2000``
+    (data.train_limit), ``b64``, ``lr0.002``, ``hidden256``, ... joined by '-'; a hash when that gets long."""
     default = {"train_limit": None, "batch_size": TrainConfig.batch_size, "learning_rate": TrainConfig.learning_rate}
     ident = identity(cfg)
     tags = [f"{_SHORT[k]}{ident[k]:g}" if isinstance(ident[k], float) else f"{_SHORT[k]}{ident[k]}"
@@ -187,9 +206,7 @@ def run_name(cfg) -> str:
             if k != "name" and defaults is not None and v != defaults.get(k):
                 tags.append(f"{k}{'x'.join(map(str, v)) if isinstance(v, list) else format(v, 'g') if isinstance(v, float) else v}")
     suffix = "-".join(tags)
-    if len(suffix) > 48:
-        suffix = hashlib.sha256(suffix.encode()).hexdigest()[:8]
-    return f"{base}-{suffix}" if suffix else base
+    return hashlib.sha256(suffix.encode()).hexdigest()[:8] if len(suffix) > 48 else suffix
 
 
 def _defaults(registry, name, config_of) -> dict | None:

@@ -1,11 +1,12 @@
-"""The aggregation stage: every run record under one or more directories -> rd.csv, table1.md, rd_curve.png/.svg,
-bd.csv (BD-rates between curves), latent_study.png (when several latent sizes exist).
+"""The aggregation stage: every run record under one or more directories -> rd.csv (one row per run),
+rd_summary.csv (per setting and lambda: mean and 95% interval over seeds), table1.md, rd_curve.png/.svg
+(Figure 6), bd.csv (BD-rates between curves, with intervals over seeds), latent_study.png.
 
     rdsweep aggregate outputs/sweeps [MORE_DIRS...] [--out DIR]
 
-Bad, failed and incomplete runs are listed in one warning each and left out; a directory that does not exist
-yet holds no runs. The stage writes whatever the usable runs support (baselines alone make a valid table
-and figure) and is deterministic: running it twice gives identical files.
+Runs that differ only in seed are one setting. Bad, failed and incomplete runs are listed in one warning each
+and left out; a directory that does not exist yet holds no runs. The stage writes whatever the usable runs
+support (baselines alone make a valid table and figure) and is deterministic: twice gives identical files.
 """
 from __future__ import annotations
 
@@ -17,15 +18,26 @@ import pandas as pd
 from rdsweep.analysis import plots, records
 from rdsweep.analysis.bd import bd_table
 from rdsweep.analysis.records import SETTING, setting_label
+from rdsweep.analysis.stats import summarize
 from rdsweep.analysis.tables import table1
 from rdsweep.errors import RdsweepError
 from rdsweep.files import atomic_write_text
 
 
-def _settings(df: pd.DataFrame) -> list:
-    """(label, runs) of each learned setting; the test set named where runs differ in it."""
-    several = df["test_digits"].nunique() > 1
-    return [(setting_label(key, several), g) for key, g in df.groupby(SETTING, sort=True)]
+def _warn(message: str) -> None:
+    print(f"rdsweep aggregate: warning: {message}", file=sys.stderr)
+
+
+def _labels(learned: pd.DataFrame, several_sets: bool) -> dict:
+    """A readable, unique name per setting (the fields that tell two alike names apart appended)."""
+    keys = [k for k, _ in learned.groupby(SETTING, sort=True)] if len(learned) else []
+    labels = {k: setting_label(k, several_sets) for k in keys}
+    for k in keys:
+        twins = [o for o in keys if o != k and labels[o].split(" [")[0] == labels[k].split(" [")[0]]
+        if twins:
+            differ = [f"{c}={v}" for i, (c, v) in enumerate(zip(SETTING, k)) if any(o[i] != v for o in twins)]
+            labels[k] = f"{labels[k]} [{', '.join(differ)}]"
+    return labels
 
 
 def aggregate(dirs, out: Path) -> pd.DataFrame:
@@ -34,33 +46,37 @@ def aggregate(dirs, out: Path) -> pd.DataFrame:
         print(f"rdsweep aggregate: note: no runs yet in {', '.join(missing)} (no such directory)", file=sys.stderr)
     df, problems = records.find_runs(dirs)
     for p in problems:
-        print(f"rdsweep aggregate: warning: {p}", file=sys.stderr)
+        _warn(p)
     if df.empty:
         raise RdsweepError(f"no complete runs (metrics.json) under {', '.join(map(str, dirs))}")
     learned = records.learned(df)
-    settings = _settings(learned) if len(learned) else []
+    summary = summarize(learned) if len(learned) else pd.DataFrame()
+    several_sets = len(learned) and learned["test_digits"].nunique() > 1
+    if several_sets:
+        _warn("runs were evaluated on different test sets "
+              f"({', '.join(map(str, sorted(learned['test_digits'].unique(), key=str)))} digits): kept as separate curves")
+    labels = _labels(learned, several_sets)
+    runs = [(labels[k], g) for k, g in learned.groupby(SETTING, sort=True)] if len(learned) else []
+    summaries = [(labels[k], g) for k, g in summary.groupby(SETTING, sort=True)] if len(summary) else []
     bases = [(m, g) for m, g in records.baselines(df).groupby("prior", sort=True)]
-    if len(learned) and learned["test_digits"].nunique() > 1:
-        print("rdsweep aggregate: warning: runs were evaluated on different test sets "
-              f"({', '.join(map(str, sorted(learned['test_digits'].unique(), key=str)))} digits): "
-              "kept as separate curves", file=sys.stderr)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "rd.csv", df.to_csv(index=False, float_format="%.6g"))
-    written = ["rd.csv", "rd_curve.png", "rd_curve.svg"]
-    if settings:
-        atomic_write_text(out / "table1.md", table1(settings))
-        written.insert(1, "table1.md")
-    plots.rd_figure(settings, bases, out)
-    if len(learned) and plots.latent_figure(learned, out):
+    written = ["rd.csv"]
+    if summaries:
+        atomic_write_text(out / "rd_summary.csv", summary.to_csv(index=False, float_format="%.6g"))
+        atomic_write_text(out / "table1.md", table1(summaries))
+        written += ["rd_summary.csv", "table1.md"]
+    plots.rd_figure(summaries, bases, out, plots.pixels_of(df))
+    written += ["rd_curve.png", "rd_curve.svg"]
+    if len(summary) and plots.latent_figure(summary, out):
         written.append("latent_study.png")
-    if settings and (bases or len(settings) > 1):
+    if runs and (bases or len(runs) > 1):
         try:
             import bjontegaard  # noqa: F401
         except ImportError:
-            print("rdsweep aggregate: warning: no bd.csv: BD-rates need bjontegaard (pip install "
-                  "'rdsweep[baselines]')", file=sys.stderr)
+            _warn("no bd.csv: BD-rates need bjontegaard (pip install 'rdsweep[baselines]')")
         else:
-            table = bd_table(settings, settings + bases)
+            table = bd_table(runs, runs + bases)
             atomic_write_text(out / "bd.csv", table.to_csv(index=False, float_format="%.4g"))
             written.append("bd.csv")
     print(f"{len(df)} runs ({len(problems)} left out) -> {out}/{', '.join(written)}")

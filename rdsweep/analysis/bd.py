@@ -6,6 +6,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from rdsweep.analysis.stats import interval
+
 
 def curve(g: pd.DataFrame):
     """Lossy points on the Pareto front (each point must gain PSNR for its extra bits), by rate."""
@@ -40,12 +42,50 @@ def bd_row(r_t, d_t, r_a, d_a) -> dict:
     return row
 
 
+def _seeds(g: pd.DataFrame) -> dict:
+    """The runs of each seed ({None: g} for a curve without seeds, e.g. a baseline)."""
+    seeds = [x for x in g["seed"].unique() if x != "-"] if "seed" in g else []
+    return {s: g[g["seed"] == s] for s in sorted(seeds)} if len(seeds) > 1 else {None: g}
+
+
+def _pairs(a: pd.DataFrame, b: pd.DataFrame) -> list:
+    """Curves to compare seed by seed: matched seeds where both sides have them, else every combination."""
+    sa, sb = _seeds(a), _seeds(b)
+    common = sorted(set(sa) & set(sb) - {None})
+    if len(common) >= 2:
+        return [(sa[s], sb[s]) for s in common]
+    return [(x, y) for x in sa.values() for y in sb.values()]
+
+
+def _mean_curve(g: pd.DataFrame):
+    return curve(g.groupby("lmbda", sort=True)[["rate_info_bits", "psnr_db"]].mean().reset_index())
+
+
 def bd_table(settings: list, anchors: list) -> pd.DataFrame:
-    """Each learned setting (label, runs) against every other curve (label, runs): one row each."""
+    """Each learned setting (label, runs) against every other curve (label, runs): one row each.
+
+    With one seed a side, ``bd_rate_pct`` / ``bd_psnr_db`` compare the two curves. With several seeds, they
+    are computed for each pair of seeds (matched seeds where both sides have them, else every combination):
+    ``bd_rate_pct`` is then their mean, ``bd_rate_ci95`` the 95% Student-t half-width over the ``bd_pairs``
+    pairs, ``bd_rate_ci_includes_0`` whether the interval holds 0 (the same for BD-PSNR); the BD-rate of the
+    seed-mean curves is kept as ``bd_rate_pct_of_means``.
+    """
     rows = []
     for name, g in settings:
-        r_t, d_t = curve(g)
+        r_t, d_t = _mean_curve(g)
         for anchor, b in anchors:
-            if anchor != name:
-                rows.append({"learned": name, "baseline": anchor, **bd_row(r_t, d_t, *curve(b))})
+            if anchor == name:
+                continue
+            row = {"learned": name, "baseline": anchor, **bd_row(r_t, d_t, *_mean_curve(b))}
+            pairs = _pairs(g, b)
+            if len(pairs) > 1:
+                per = [bd_row(*curve(x), *curve(y)) for x, y in pairs]
+                row["bd_rate_pct_of_means"] = row["bd_rate_pct"]
+                for m in ("bd_rate", "bd_psnr"):
+                    unit = "pct" if m == "bd_rate" else "db"
+                    mean, ci, n = interval([p[f"{m}_{unit}"] for p in per])
+                    row.update({f"{m}_{unit}": mean, f"{m}_ci95": ci, "bd_pairs": n})
+                    if np.isfinite(ci):
+                        row[f"{m}_ci_includes_0"] = "yes" if abs(mean) <= ci else "no"
+            rows.append(row)
     return pd.DataFrame(rows)

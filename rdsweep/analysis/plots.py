@@ -1,6 +1,7 @@
 """Figures of the aggregation stage: Figure 6 (rate vs PSNR) and the latent-dimension study.
 
-Drawn with matplotlib's object API (``matplotlib.figure.Figure``): no backend, no global state.
+Drawn with matplotlib's object API (``matplotlib.figure.Figure``): no backend, no global state. Every series
+has its own colour and marker; settings with several seeds show their mean with 95% error bars on both axes.
 """
 from __future__ import annotations
 
@@ -8,19 +9,20 @@ import itertools
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 from matplotlib.figure import Figure
 
 from rdsweep.analysis.bd import curve
 from rdsweep.analysis.reference import REFERENCE_RERUN, REPORT_TABLE1
 
-MARKERS = "osD^v<>phX*P"
+MARKERS = "osD^v<>phX*P8H"
 COLORS = matplotlib.colormaps["tab20"].colors
 
 
 def styles():
     """An endless supply of distinct (colour, marker) pairs: no two series look alike."""
     for i in itertools.count():
-        yield COLORS[(2 * i) % 20 if i < 10 else (2 * i + 1) % 20], MARKERS[i % len(MARKERS)]
+        yield COLORS[(2 * i) % 20 if i < 10 else (2 * (i - 10) + 1) % 20], MARKERS[i % len(MARKERS)]
 
 
 def save(fig: Figure, out: Path, name: str, svg: bool = False) -> None:
@@ -30,56 +32,90 @@ def save(fig: Figure, out: Path, name: str, svg: bool = False) -> None:
         fig.savefig(out / f"{name}.svg", metadata={"Date": None, "Creator": None})
 
 
-def rd_figure(settings: list, baselines: list, out: Path) -> None:
-    """settings / baselines: (label, runs) pairs. Writes rd_curve.png and .svg."""
-    fig = Figure(figsize=(8, 5.5), layout="tight")
-    ax = fig.add_subplot()
+def _errorbars(ax, s, x: str, y: str, label, color, marker, lw=2.0):
+    """Means of a summary with 95% error bars (where there are several seeds) on both axes."""
+    xe, ye = s.get(f"{x}_ci95"), s.get(f"{y}_ci95")
+    several = s["n_seeds"].max() > 1
+    ax.errorbar(s[f"{x}_mean"], s[f"{y}_mean"], xerr=xe if several else None, yerr=ye if several else None,
+                fmt="-", marker=marker, color=color, lw=lw, ms=5, capsize=3 if several else 0,
+                label=f"{label} (n={s['n_seeds'].min()}{'' if s['n_seeds'].nunique() == 1 else '+'} seeds)"
+                if several else label)
+
+
+def rd_figure(settings: list, baselines: list, out: Path, pixels=None) -> None:
+    """settings: (label, summary) of the learned settings; baselines: (label, runs). Writes rd_curve.png/.svg:
+    left, PSNR on the uint8 reconstructions (Figure 6) with the TFC re-run and the baselines; right, the
+    report's own PSNR formula (its uint8 squares wrap modulo 256) with the report's Table 1 points."""
+    fig = Figure(figsize=(13, 5.5), layout="constrained")
+    ax, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
     style = styles()
-    for label, g in settings:
+    for label, s in settings:
         c, m = next(style)
-        ax.plot(g["rate_info_bits"], g["psnr_db"], "-", marker=m, color=c, lw=2, label=label)
+        _errorbars(ax, s, "rate_info_bits", "psnr_db", label, c, m)
+        if "psnr_report_formula_db_mean" in s and s["psnr_report_formula_db_mean"].notna().all():
+            _errorbars(ax2, s, "rate_info_bits", "psnr_report_formula_db", label, c, m)
     for label, g in baselines:
         r, d = curve(g)
         if len(r) >= 2:
             c, m = next(style)
             what = " (whole files)" if "file" in str(g["rate_definition"].iloc[0]) else ""
             ax.plot(r, d, "--", marker=m, color=c, lw=1, ms=4, label=f"{label}{what}")
-    if baselines:
-        ax.set_xscale("log")
-    lam = sorted(REPORT_TABLE1)
-    ax.plot([REPORT_TABLE1[k][0] for k in lam], [REPORT_TABLE1[k][1] for k in lam], "k*--", ms=10,
-            label="report, Table 1 (its PSNR code wraps uint8)")
-    for k in lam:
-        ax.annotate(f"λ={k}", REPORT_TABLE1[k], textcoords="offset points", xytext=(5, -12), fontsize=8)
+    lam = sorted(REFERENCE_RERUN)
     c, m = next(style)
     ax.plot([REFERENCE_RERUN[k][0] for k in lam], [REFERENCE_RERUN[k][1] for k in lam], ":", marker=m, color=c,
-            label="TFC tutorial re-run")
-    ax.set_xlabel("rate (bits/digit)")
-    ax.set_ylabel("PSNR (dB), mean over test digits")
+            label="TFC tutorial re-run (SPEC)")
+    ax2.plot([REPORT_TABLE1[k][0] for k in lam], [REPORT_TABLE1[k][1] for k in lam], "k*--", ms=10,
+             label="report, Table 1")
+    for k in lam:
+        ax2.annotate(f"λ={k}", REPORT_TABLE1[k], textcoords="offset points", xytext=(5, -12), fontsize=8)
+    if baselines:
+        ax.set_xscale("log")
     ax.set_title("Rate-distortion on the test digits (Figure 6)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.set_ylabel("PSNR (dB) of the uint8 reconstructions, mean over test digits")
+    ax2.set_title("Against the report's Table 1, by its own PSNR code")
+    ax2.set_ylabel("PSNR (dB) as the report computes it (uint8 squares wrap mod 256)")
+    for a in (ax, ax2):
+        a.set_xlabel("rate (bits/digit)")
+        a.grid(alpha=0.3)
+        a.legend(fontsize=7)
+        if pixels:
+            top = a.secondary_xaxis("top", functions=(lambda b, p=pixels: b / p, lambda b, p=pixels: b * p))
+            top.set_xlabel("bits per pixel")
     save(fig, out, "rd_curve", svg=True)
 
 
-def latent_figure(df, out: Path) -> bool:
-    """Rate and PSNR against latent_dims, one line per (prior, lambda): written when several latent sizes exist."""
-    if df["latent_dims"].nunique() < 2:
+def latent_figure(summary, out: Path) -> bool:
+    """Rate and PSNR against latent_dims, one line per (prior, lambda), ticks at the latent sizes present, 95%
+    error bars over seeds: written when several latent sizes exist."""
+    if summary["latent_dims"].nunique() < 2:
         return False
-    fig = Figure(figsize=(10, 4), layout="tight")
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
     a1, a2 = fig.subplots(1, 2)
     style = styles()
-    for (prior, lmbda), g in df.groupby(["prior", "lmbda"], sort=True):
+    sizes = sorted(summary["latent_dims"].unique())
+    for (prior, lmbda), g in summary.groupby(["prior", "lmbda"], sort=True):
         g = g.sort_values("latent_dims")
         c, m = next(style)
-        a1.plot(g["latent_dims"], g["psnr_db"], "-", marker=m, color=c, label=f"{prior}, λ={lmbda:g}")
-        a2.plot(g["latent_dims"], g["rate_info_bits"], "-", marker=m, color=c, label=f"{prior}, λ={lmbda:g}")
+        n = g["n_seeds"].min()
+        for ax, metric in ((a1, "psnr_db"), (a2, "rate_info_bits")):
+            ax.errorbar(g["latent_dims"], g[f"{metric}_mean"], yerr=g[f"{metric}_ci95"] if n > 1 else None,
+                        fmt="-", marker=m, color=c, capsize=3, label=f"{prior}, λ={lmbda:g}" + (f" (n={n})" if n > 1 else ""))
     for ax, name in ((a1, "PSNR (dB)"), (a2, "rate (bits/digit)")):
         ax.set_xscale("log")
+        ax.set_xticks(sizes, [str(s) for s in sizes])
+        ax.minorticks_off()
         ax.set_xlabel("latent dimensions")
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle("Does the latent dimension matter? (same lambda, same training)")
+    fig.suptitle("Does the latent dimension matter? (same lambda, same training; 95% intervals over seeds)")
     save(fig, out, "latent_study")
     return True
+
+
+def pixels_of(df) -> float | None:
+    """Pixels per image if every record says the same (for the bits-per-pixel axis)."""
+    if "image_pixels" not in df:
+        return None
+    values = set(v for v in df["image_pixels"] if v != "-" and np.isfinite(float(v)))
+    return float(values.pop()) if len(values) == 1 else None

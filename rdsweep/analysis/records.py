@@ -12,20 +12,39 @@ from pathlib import Path
 
 import pandas as pd
 
-from rdsweep.files import CHECKPOINT, FAILED, METRICS
+from rdsweep.errors import RdsweepError
+from rdsweep.files import CHECKPOINT, FAILED, METRICS, open_regular, read_regular
 
 # a setting = the runs of one curve; runs of a setting differ only in lmbda (and seed)
-SETTING = ["kind", "data", "model", "prior", "distortion", "latent_dims", "epochs", "test_digits"]
+SETTING = ["kind", "data", "model", "prior", "distortion", "latent_dims", "epochs", "variant", "test_digits"]
 NUMBERS = {"rate_info_bits", "psnr_db", "decode_mismatches"}  # required, finite
-OPTIONAL_NUMBERS = {"lmbda", "seed", "latent_dims", "epochs", "test_digits", "train_digits", "rate_string_bits",
+OPTIONAL_NUMBERS = {"lmbda", "seed", "latent_dims", "epochs", "test_digits", "train_digits", "image_pixels",
+                    "rate_string_bits",
                     "rate_container_bits", "rate_string_floor_bits", "psnr_of_mse_db", "psnr_report_formula_db",
                     "mae", "rate_side_bits", "rate_payload_bits", "train_digits_per_s", "wall_s"}
-STRINGS = {"kind", "data", "model", "prior", "distortion", "rate_definition"}
+STRINGS = {"kind", "data", "model", "prior", "distortion", "variant", "rate_definition"}
 MARKERS = [METRICS, FAILED, CHECKPOINT]
+MAX_RECORD = 1 << 20  # bytes of a metrics.json (a real one holds a few KB): a larger one is not read
+MAX_REASON = 4096  # bytes of failed.txt shown
 
 
 def _is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _finite(v) -> bool:
+    """A number a float holds well enough to average and plot: finite; an integer within +-2**53 (10**400 is
+    a valid JSON number that no float holds)."""
+    return _is_number(v) and (abs(v) <= 2**53 if isinstance(v, int) else math.isfinite(v))
+
+
+def _unicode(s: str) -> bool:
+    """Text that can be written out (JSON allows lone surrogates such as "\\ud800"; UTF-8 does not)."""
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check_record(record) -> str | None:
@@ -39,15 +58,24 @@ def check_record(record) -> str | None:
         v = record[k]
         if v in (None, "-") and k in OPTIONAL_NUMBERS:  # not applicable (e.g. a baseline's latent_dims)
             continue
-        if not _is_number(v) or not math.isfinite(v):
-            return f"{k} is {v!r}, not a finite number"
+        if not _finite(v):
+            return f"{k} is {_short(v)}, not a finite number"
     for k in sorted(STRINGS & set(record)):
         if not isinstance(record[k], str) and record[k] is not None:
-            return f"{k} is {record[k]!r}, not a string"
+            return f"{k} is {_short(record[k])}, not a string"
+        if isinstance(record[k], str) and any(c < " " for c in record[k]):
+            return f"{k} is {_short(record[k])}, not one line of text"
+    for k, v in record.items():
+        if not _unicode(k) or isinstance(v, str) and not _unicode(v):
+            return f"{_short(k)} holds text that is not valid Unicode"
     if record["decode_mismatches"]:
         return f"{record['decode_mismatches']} decode mismatches"
-    if record.get("kind", "learned") == "learned" and not (_is_number(record.get("lmbda")) and record["lmbda"] > 0):
-        return f"lmbda is {record.get('lmbda')!r}, not a number > 0"
+    if record.get("kind", "learned") == "learned":
+        if not (_is_number(record.get("lmbda")) and record["lmbda"] > 0):
+            return f"lmbda is {record.get('lmbda')!r}, not a number > 0"
+        for k in ("latent_dims", "epochs", "test_digits"):  # where a learned run sits: numbers ("-" is a baseline's)
+            if (k in record or k == "latent_dims") and not _finite(record.get(k)):
+                return f"{k} is {_short(record.get(k))}: a learned run's record gives it as a number"
     return None
 
 
@@ -56,16 +84,20 @@ def find_runs(dirs) -> tuple[pd.DataFrame, list[str]]:
     rows, problems = [], []
     run_dirs = sorted({p.parent for d in dirs if Path(d).is_dir() for m in MARKERS for p in Path(d).rglob(m)})
     for run_dir in run_dirs:
-        if (run_dir / FAILED).exists():
-            reason = (run_dir / FAILED).read_bytes().decode("utf-8", "replace").strip()
+        if (run_dir / FAILED).exists() or (run_dir / FAILED).is_symlink():
+            try:  # a regular file, its first MAX_REASON bytes: never a FIFO (blocks) or /dev/zero (never ends)
+                with open_regular(run_dir / FAILED, 1 << 62) as (f, _):
+                    reason = f.read(MAX_REASON).decode("utf-8", "replace").strip()
+            except (RdsweepError, OSError) as e:
+                reason = f"(unreadable {FAILED}: {e})"
             problems.append(f"{run_dir}: failed: {' '.join(reason.split())}")
             continue
         if not (run_dir / METRICS).exists():
             problems.append(f"{run_dir}: incomplete (no {METRICS})")
             continue
         try:
-            record = json.loads((run_dir / METRICS).read_bytes().decode("utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+            record = json.loads(read_regular(run_dir / METRICS, MAX_RECORD).decode("utf-8"))
+        except (RdsweepError, OSError, ValueError, RecursionError) as e:  # ValueError: bad UTF-8, JSON, 10**5000
             problems.append(f"{run_dir}: unreadable {METRICS} ({e})")
             continue
         why = check_record(record)
@@ -77,10 +109,15 @@ def find_runs(dirs) -> tuple[pd.DataFrame, list[str]]:
     df = pd.DataFrame(rows)
     if len(df):
         for col in SETTING + ["lmbda", "seed"]:
-            df[col] = df[col].astype(object).where(df[col].notna(), "-") if col in df else "-"
+            df[col] = df[col].astype(object).where(df[col].notna() & (df[col] != ""), "-") if col in df else "-"
         df = df.sort_values(SETTING + ["lmbda", "seed", "run"], key=lambda s: s.map(_sort_key),
                             kind="mergesort").reset_index(drop=True)
     return df, problems
+
+
+def _short(v, n: int = 60) -> str:
+    text = repr(v)
+    return text if len(text) <= n else f"{text[:n]}... ({len(text)} characters)"
 
 
 def _sort_key(v):
@@ -103,6 +140,8 @@ def setting_label(key: tuple, show_test_digits: bool = False) -> str:
         parts.insert(0, s["model"])
     if s["data"] not in ("mnist", "-"):
         parts.insert(0, s["data"])
+    if s["variant"] not in ("", "-"):
+        parts.append(str(s["variant"]))
     if show_test_digits:
         parts.append(f"{s['test_digits']} test digits")
     return ", ".join(str(p) for p in parts)

@@ -80,6 +80,7 @@ def evaluate(codec: Codec, images: np.ndarray, batch: int = 1000, progress=None)
                   for k, layer in codec.model.layers())
     return {
         "test_digits": n,
+        "image_pixels": int(np.prod(images.shape[1:])),  # per image, channels counted (bits/pixel = rate / this)
         "rate_info_bits": float(total.mean()),
         **layers,
         "rate_string_bits": float(np.mean([8 * len(s) for s in strings])),

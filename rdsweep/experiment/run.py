@@ -21,6 +21,7 @@ from rdsweep.codec import META, Codec
 from rdsweep.errors import RdsweepError
 from rdsweep.experiment import train
 from rdsweep.experiment.evaluate import evaluate
+from rdsweep.experiment.logger import make_logger
 from rdsweep.experiment.rundir import tables_bytes
 from rdsweep.files import CONFIG, HISTORY, METRICS, TABLES, RunLock, atomic_write_bytes, atomic_write_text
 from rdsweep.models import ModelSpec
@@ -49,31 +50,43 @@ def run(dictconfig, run_dir: Path) -> dict:
         train_images, test_images = load_data(cfg)
         log.info("data: %d training, %d test images of %s; JAX device %s", len(train_images), len(test_images),
                  "x".join(map(str, train_images.shape[1:])), jax.devices()[0].device_kind)
-        M = models.get(cfg.model.name)
-        spec = ModelSpec(config.as_dict(cfg.model), config.as_dict(cfg.prior), int(cfg.latent_dims),
-                         tuple(train_images.shape[1:]))
-        M.check(spec)
-        params = M.init_params(spec, jax.random.fold_in(jax.random.key(int(cfg.seed)), 0))
-        params, history, info = train.fit(cfg, spec, M.make_net(spec), params, train_images, run_dir, log=log.info)
-        atomic_write_text(run_dir / HISTORY, pd.DataFrame(history).to_csv(index=False))
-        train.check_converging(cfg, history)
-
-        entropy = M.entropy_from_training(spec, params, float(cfg.codec.tail_mass))
-        atomic_write_bytes(run_dir / TABLES, tables_bytes({k: v.to_arrays() for k, v in entropy.items()}))
-        header = config.record(cfg)
-        codec = Codec(M(spec, params, entropy, int(cfg.eval.batch_size)), {k: header[k] for k in META})
-        metrics = {**header, "train_digits": len(train_images)}
-        metrics.update(evaluate(codec, test_images, int(cfg.eval.batch_size), cfg.progress))
-        metrics.update({
-            "train_digits_per_s": info["digits_per_s"], "compile_s": info["compile_s"],
-            "final_train_loss": history[-1]["loss"] if history else None,
-            "device": jax.devices()[0].device_kind, "xla_flags": os.environ.get("XLA_FLAGS", ""),
-            "wall_s": time.perf_counter() - t_start,
-        })
+        logger = make_logger(cfg, run_dir)
+        try:
+            metrics = train_and_evaluate(cfg, run_dir, train_images, test_images, logger)
+        finally:
+            logger.close()
+        metrics["wall_s"] = time.perf_counter() - t_start
         atomic_write_text(run_dir / METRICS, json.dumps(metrics, indent=2) + "\n")
     log.info("rate %.2f bits/digit (strings %.2f, container %.2f), PSNR %.2f dB, mismatches %d -> %s",
              metrics["rate_info_bits"], metrics["rate_string_bits"], metrics["rate_container_bits"],
              metrics["psnr_db"], metrics["decode_mismatches"], run_dir / METRICS)
     if metrics["decode_mismatches"] or metrics["container_decode_mismatches"]:
         raise RdsweepError(f"decoded symbols differ from the encoded ones ({metrics['decode_mismatches']} digits)")
+    return metrics
+
+
+def train_and_evaluate(cfg, run_dir: Path, train_images, test_images, logger) -> dict:
+    """Train (resuming), build the coding tables, code the test images for real: the record (no wall_s)."""
+    M = models.get(cfg.model.name)
+    spec = ModelSpec(config.as_dict(cfg.model), config.as_dict(cfg.prior), int(cfg.latent_dims),
+                     tuple(train_images.shape[1:]))
+    M.check(spec)
+    params = M.init_params(spec, jax.random.fold_in(jax.random.key(int(cfg.seed)), 0))
+    params, history, info = train.fit(cfg, spec, M.make_net(spec), params, train_images, run_dir, log=log.info,
+                                      logger=logger, preview=test_images[: cfg.logger.images])
+    atomic_write_text(run_dir / HISTORY, pd.DataFrame(history).to_csv(index=False))
+    train.check_converging(cfg, history)
+
+    entropy = M.entropy_from_training(spec, params, float(cfg.codec.tail_mass))
+    atomic_write_bytes(run_dir / TABLES, tables_bytes({k: v.to_arrays() for k, v in entropy.items()}))
+    header = config.record(cfg)
+    codec = Codec(M(spec, params, entropy, int(cfg.eval.batch_size)), {k: header[k] for k in META})
+    metrics = {**header, "train_digits": len(train_images)}
+    metrics.update(evaluate(codec, test_images, int(cfg.eval.batch_size), cfg.progress))
+    metrics.update({
+        "train_digits_per_s": info["digits_per_s"], "compile_s": info["compile_s"],
+        "final_train_loss": history[-1]["loss"] if history else None,
+        "device": jax.devices()[0].device_kind, "xla_flags": os.environ.get("XLA_FLAGS", ""),
+    })
+    logger.hparams(header, {k: metrics[k] for k in ("rate_info_bits", "rate_string_bits", "psnr_db", "mae")})
     return metrics

@@ -14,7 +14,8 @@ from rdsweep import config
 from rdsweep.errors import RdsweepError
 from rdsweep.experiment import checkpoint
 from rdsweep.models import ModelSpec
-from rdsweep.models.layers import images_to_input
+from rdsweep.experiment.logger import NullLogger
+from rdsweep.models.layers import images_to_input, output_to_images
 
 # history.csv: per epoch, the mean loss / rate / distortion, speed, time, and the mean loss of its first and
 # last steps (a run whose loss ends above where it started diverged); then the model's named rate terms
@@ -73,8 +74,16 @@ def check_converging(cfg, history: list) -> None:
             f"(lmbda={cfg.lmbda:g}, train.learning_rate={cfg.train.learning_rate:g}); try a smaller learning rate")
 
 
-def fit(cfg, spec: ModelSpec, net, params, train_images: np.ndarray, run_dir, log=print):
+def make_preview(net):
+    """jit(params, uint8 images) -> their reconstructions through the rounded latents (for a logger)."""
+    through = lambda n, x: n.synthesis(jnp.round(n.analysis(x)))  # noqa: E731
+    return jax.jit(lambda p, x: output_to_images(net.apply({"params": p}, images_to_input(x), method=through)))
+
+
+def fit(cfg, spec: ModelSpec, net, params, train_images: np.ndarray, run_dir, log=print, logger=NullLogger(),
+        preview=None):
     """Train for cfg.train.epochs, resuming from run_dir's checkpoint; checkpoint after every epoch.
+    ``logger`` gets the step scalars and, after every epoch, the ``preview`` images' reconstructions.
 
     ``cfg``: the validated Config. Returns (params, history, info), info = {"digits_per_s" (last epoch),
     "compile_s"}; one history row per epoch (the history.csv columns above).
@@ -108,6 +117,7 @@ def fit(cfg, spec: ModelSpec, net, params, train_images: np.ndarray, run_dir, lo
     step = make_train_step(net, optimizer, config.value_of(cfg.distortion)).lower(
         params, opt_state, images, jnp.zeros((B,), jnp.int32), noise_key, lmbda).compile()
     info["compile_s"] = time.perf_counter() - t0
+    show = make_preview(net) if preview is not None and len(preview) else None
 
     for epoch in range(start, int(cfg.train.epochs)):
         epoch_key = jax.random.fold_in(noise_key, epoch)
@@ -125,6 +135,8 @@ def fit(cfg, spec: ModelSpec, net, params, train_images: np.ndarray, run_dir, lo
                 raise _diverged(cfg, epoch, s, metrics)
             sums = metrics.astype(np.float64) if sums is None else sums + metrics
             losses[s] = metrics[0]
+            if logger.every and (epoch * steps + s) % logger.every == 0:
+                logger.scalars(epoch * steps + s, dict(zip(["loss", "rate_bits", "distortion", *term_names], metrics)))
             bar.update(B)
             if s % 20 == 0:
                 bar.set_postfix(loss=f"{sums[0] / (s + 1):.2f}", refresh=False)
@@ -140,5 +152,7 @@ def fit(cfg, spec: ModelSpec, net, params, train_images: np.ndarray, run_dir, lo
         log(f"epoch {epoch + 1}/{cfg.train.epochs}: loss {loss:.3f}  rate {rate:.2f} bits  "
             f"{config.value_of(cfg.distortion)} {dist:.4f}  {row['digits_per_s']:,.0f} digits/s")
         checkpoint.save(run_dir, params, opt_state, epoch + 1, history, ident, spec)
+        if show is not None:
+            logger.images(epoch + 1, preview, np.asarray(show(params, preview)))
     info["digits_per_s"] = history[-1]["digits_per_s"]
     return params, history, info

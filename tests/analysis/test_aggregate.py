@@ -1,6 +1,7 @@
 """The aggregation stage: deterministic, never stopped by one bad record, works with baselines alone."""
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -28,8 +29,8 @@ def test_aggregation_is_deterministic(tmp_path):
     files = {p.name: p.read_bytes() for p in (tmp_path / "sweep").iterdir() if p.is_file()}
     assert run_tool("aggregate", tmp_path / "sweep").returncode == 0
     assert files == {p.name: p.read_bytes() for p in (tmp_path / "sweep").iterdir() if p.is_file()}
-    assert set(files) == {"rd.csv", "table1.md", "rd_curve.png", "rd_curve.svg"}
-    assert "| 300 | 12.00 | - | 19.00 | - | - | 12.84 | 18.37 | 11.45 | 11.93 | no | - |" in files["table1.md"].decode()
+    assert set(files) == {"rd.csv", "rd_summary.csv", "table1.md", "rd_curve.png", "rd_curve.svg"}
+    assert "| 300 | 1 | 12.00 | - | 19.00 | - | - | 12.84 | 18.37 | 11.45 | 11.93 | no | - |" in files["table1.md"].decode()
 
 
 BAD = {
@@ -80,3 +81,36 @@ def test_runs_on_different_test_sets_are_kept_apart(tmp_path):
     assert r.returncode == 0 and "different test sets" in r.stderr
     table = (tmp_path / "table1.md").read_text()
     assert "300 test digits" in table and "10000 test digits" in table
+
+
+def seeded(root, prior, rates, psnrs, seeds=(0, 1, 2), spread=0.02):
+    """Runs of one setting at 4 lambdas and several seeds (rates and PSNRs moved a little per seed)."""
+    rng = np.random.default_rng(len(prior))
+    for seed in seeds:
+        for lmbda, rate, psnr in zip((300, 500, 1000, 2000), rates, psnrs):
+            put(root / f"{prior}-s{seed}", f"lmbda={lmbda}", {**GOOD, "prior": prior, "lmbda": lmbda, "seed": seed,
+                "rate_info_bits": rate * (1 + spread * rng.normal()), "psnr_db": psnr + spread * rng.normal(),
+                "mae": 0.05, "rate_string_bits": rate + 2.5})
+
+
+def test_seeds_are_summarised_with_student_t_intervals_and_bd_rates_get_intervals(tmp_path):
+    from scipy import stats
+    rates, psnrs = np.array([8.0, 13.0, 23.0, 40.0]), np.array([13.7, 15.1, 16.8, 18.8])
+    seeded(tmp_path, "aaa", rates, psnrs)
+    seeded(tmp_path, "bbb", rates * 1.5, psnrs)
+    r = run_tool("aggregate", tmp_path)
+    assert r.returncode == 0, r.stderr
+    rd = pd.read_csv(tmp_path / "rd.csv")
+    summary = pd.read_csv(tmp_path / "rd_summary.csv")
+    assert len(rd) == 24 and len(summary) == 8 and set(summary["n_seeds"]) == {3}
+    row = summary[(summary["prior"] == "aaa") & (summary["lmbda"] == 500)].iloc[0]
+    values = rd[(rd["prior"] == "aaa") & (rd["lmbda"] == 500)]["rate_info_bits"]
+    assert row["rate_info_bits_mean"] == pytest.approx(values.mean(), rel=1e-5)
+    half = stats.t.ppf(0.975, 2) * values.std(ddof=1) / np.sqrt(3)
+    assert row["rate_info_bits_ci95"] == pytest.approx(half, rel=1e-4)
+    assert (tmp_path / "table1.md").read_text().split("| 500 | 3 | ")[1].startswith(f"{row['rate_info_bits_mean']:.2f} ± ")
+    assert " ± " in (tmp_path / "table1.md").read_text()
+    bd = pd.read_csv(tmp_path / "bd.csv")
+    a_vs_b = bd[bd["learned"].str.startswith("aaa")].iloc[0]
+    assert a_vs_b["bd_rate_pct"] == pytest.approx(-33.3, abs=2) and a_vs_b["bd_pairs"] == 3
+    assert 0 < a_vs_b["bd_rate_ci95"] < 10 and a_vs_b["bd_rate_ci_includes_0"] == "no"

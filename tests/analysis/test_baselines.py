@@ -6,7 +6,6 @@ import pandas as pd
 import pytest
 
 from rdsweep.analysis import baselines
-from rdsweep.analysis.aggregate import _settings
 from rdsweep.analysis.bd import bd_table
 from rdsweep.analysis.records import find_runs
 from rdsweep.config import DataConfig
@@ -44,7 +43,7 @@ def test_records_in_the_learned_schema_and_bd_rate(tmp_path, mnist_dir):
     # a fake learned curve at half the DCT rate: BD-rate must come out near -50 %
     dct = df[df["prior"] == "dct"]
     learned = dct.assign(kind="learned", prior="fake", rate_info_bits=dct["rate_info_bits"] / 2)
-    bd = bd_table(_settings(learned), [("dct", dct)])
+    bd = bd_table([("fake", learned)], [("dct", dct)])
     assert bd.iloc[0]["bd_rate_pct"] == pytest.approx(-50, abs=1)
 
 

@@ -36,7 +36,8 @@ def test_noisy_latent_rate_equals_integrated_density(prior_and_params):
     prior, params = prior_and_params
     y = np.array([[-3.7, -0.2, 0.0, 2.6], [1.1, 5.3, -1.4, 0.45]], np.float32)
     bits = np.asarray(prior.apply({"params": params}, jnp.asarray(y), method=prior.bits))
-    with jax.enable_x64(True):
+    enable_x64 = jax.enable_x64 if hasattr(jax, "enable_x64") else jax.experimental.enable_x64  # older JAX
+    with enable_x64(True):
         p64 = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), params)
         cdf = lambda x: prior.apply({"params": p64}, x, method=prior.cdf)  # noqa: E731
         density = jax.jit(jax.vmap(jax.grad(lambda x, d: cdf(jnp.full((1, prior.dims), x))[0, d]), (0, None)))
