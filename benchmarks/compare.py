@@ -1,6 +1,6 @@
 """rdsweep against the TensorFlow Compression reference, side by side on this machine: ``make bench-peer``.
 
-    python benchmarks/compare.py [--lmbda 1000] [--epochs 3] [--train-limit 12000] [--repeats 3] [--sweep]
+    python benchmarks/compare.py [--lmbda 1000] [--epochs 3] [--train-limit 12800] [--repeats 3] [--sweep]
 
 Runs the same model (logistic prior, MAE, batch 128, Adam 1e-3, the same data) with rdsweep and with the TFC
 reference (benchmarks/tfc_peer.py in its own virtualenv, made on first use in
@@ -69,7 +69,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lmbda", type=float, default=1000)
     ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--train-limit", type=int, default=12000)
+    ap.add_argument("--train-limit", type=int, default=12800)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--prior", default="logistic", help="ours (the reference is logistic)")
     ap.add_argument("--data-dir", default=os.environ.get("RDSWEEP_DATA_DIR", "data/mnist"))

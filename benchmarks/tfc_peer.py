@@ -11,6 +11,7 @@ import gzip
 import json
 import sys
 import time
+from importlib.metadata import version
 
 import numpy as np
 import tensorflow as tf
@@ -84,7 +85,7 @@ def main():
     t_dec = time.perf_counter() - t
     mse = ((rec[..., 0].astype(np.float64) - xte) ** 2).reshape(len(xte), -1).mean(1)
     print(json.dumps(dict(
-        peer=f"tensorflow {tf.__version__}, tensorflow-compression {tfc.__version__}", lmbda=lmbda, epochs=epochs,
+        peer=f"tensorflow {tf.__version__}, tensorflow-compression {version('tensorflow-compression')}", lmbda=lmbda, epochs=epochs,
         train_digits=len(xtr), train_digits_per_s=len(xtr) / (sum(steady) / len(steady)), epoch_s=epoch_s,
         string_bits=float(np.mean([8 * len(s) for s in strings.numpy()])),
         psnr_db=float(np.mean(10 * np.log10(255.0**2 / np.maximum(mse, 1e-10)))),

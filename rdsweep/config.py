@@ -111,6 +111,7 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     progress: Optional[bool] = None  # progress bars: null = only on a terminal
+    pin_core: bool = False  # run on one CPU core no other rdsweep run holds (parallel sweep jobs: LAUNCHER=joblib)
     name: str = "${rdsweep_name:}"  # the run's name (run and sweep directories), from the settings
 
     def __post_init__(self):

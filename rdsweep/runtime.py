@@ -8,9 +8,11 @@ and never over a user's own ``ynn_fusion_type``; ``RDSWEEP_YNN=0`` turns it off.
 """
 from __future__ import annotations
 
+import fcntl
 import importlib.metadata
 import logging
 import os
+import tempfile
 
 YNN_DOT = "--xla_cpu_experimental_ynn_fusion_type=LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"
 TESTED_JAXLIB = ((0, 10), (0, 11))  # [from, to): versions with the flag
@@ -40,3 +42,26 @@ def configure() -> None:
     """What every entry point does first: XLA flags, and no "no GPU/TPU found" chatter from JAX."""
     configure_xla()
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
+
+
+_claimed = []  # the open lock file of the core this process has claimed (kept for the process's lifetime)
+
+
+def claim_core() -> int | None:
+    """Pin this process to one CPU core no other rdsweep process has claimed (a lock file per core), before JAX
+    starts: XLA then sizes its thread pools to that core. For sweeps of single-core jobs side by side
+    (``cpu_per_job=1``): on 2 cores, two such jobs train ~10% more digits/s in all than one job on both.
+    Returns the core, or None when every core is taken (the process then keeps its affinity)."""
+    if _claimed:
+        return _claimed[0][0]
+    for core in sorted(os.sched_getaffinity(0)):
+        fd = os.open(os.path.join(tempfile.gettempdir(), f"rdsweep-core-{core}.lock"), os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        os.sched_setaffinity(0, {core})
+        _claimed.append((core, fd))
+        return core
+    return None

@@ -32,6 +32,8 @@ def _task(cfg) -> float:
 
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
+    if cfg.pin_core:
+        runtime.claim_core()  # before JAX starts: its thread pools then fit the one core
     try:
         metrics = run(cfg, run_dir)
     except RdsweepError as e:

@@ -20,17 +20,21 @@ from rdsweep.models.layers import images_to_input, output_to_images
 # history.csv: per epoch, the mean loss / rate / distortion, speed, time, and the mean loss of its first and
 # last steps (a run whose loss ends above where it started diverged); then the model's named rate terms
 # columns: epoch, loss, rate_bits, distortion, digits_per_s, epoch_s, loss_start, loss_end, <terms>
+STEPS_PER_CALL = 2  # steps unrolled in one jitted call when an epoch's steps divide evenly (+5% digits/s)
 DISTORTIONS = {
     "mae": lambda x, x_hat: jnp.mean(jnp.abs(x - x_hat)),
     "mse": lambda x, x_hat: jnp.mean(jnp.square(x - x_hat)),
 }
 
 
-def make_train_step(net, optimizer, distortion: str):
-    """jit(params, opt_state, images, idx (B,), key, lmbda) -> (params, opt_state, [loss, rate, distortion, *terms]).
+def make_train_step(net, optimizer, distortion: str, steps_per_call: int = 1):
+    """jit(params, opt_state, images, perm (steps, B), epoch_key, s, lmbda) -> (params, opt_state, metrics):
+    steps s .. s + steps_per_call - 1 of an epoch, each on the batch ``perm[step]`` with the noise key
+    ``fold_in(epoch_key, step)``; metrics (steps_per_call, 3 + terms) = [loss, rate, distortion, *terms].
 
-    One step per call: XLA on CPU runs these convolutions ~4x slower inside a rolled while loop
-    (lax.scan), and the dispatch cost of a call is negligible next to a step.
+    Batches and keys are derived inside the jitted function (no small host-side ops per step), and several
+    steps per call are unrolled (a rolled ``lax.scan`` runs these convolutions ~4x slower on CPU). Grouping
+    steps only changes float rounding (XLA fuses across the steps of a call).
     """
     dist_fn = DISTORTIONS[distortion]
 
@@ -40,14 +44,23 @@ def make_train_step(net, optimizer, distortion: str):
         rate, dist = jnp.mean(bits), dist_fn(x, x_tilde)
         return rate + lmbda * dist, (rate, dist, [jnp.mean(terms[k]) for k in sorted(terms)])
 
-    @functools.partial(jax.jit, donate_argnums=(0, 1))
-    def train_step(params, opt_state, images, idx, key, lmbda):
+    def one_step(params, opt_state, images, idx, key, lmbda):
         (loss, (rate, dist, terms)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
             params, images[idx], key, lmbda)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, jnp.stack([loss, rate, dist, *terms])
 
-    return train_step
+    @functools.partial(jax.jit, donate_argnums=(0, 1))
+    def train_steps(params, opt_state, images, perm, epoch_key, s, lmbda):
+        metrics = []
+        for i in range(steps_per_call):
+            idx = jax.lax.dynamic_index_in_dim(perm, s + i, keepdims=False)
+            params, opt_state, m = one_step(params, opt_state, images, idx, jax.random.fold_in(epoch_key, s + i),
+                                            lmbda)
+            metrics.append(m)
+        return params, opt_state, jnp.stack(metrics)
+
+    return train_steps
 
 
 def _diverged(cfg, epoch: int, step: int, metrics) -> RdsweepError:
@@ -113,33 +126,42 @@ def fit(cfg, spec: ModelSpec, net, params, train_images: np.ndarray, run_dir, lo
     noise_key, shuffle_key = jax.random.fold_in(seed_key, 1), jax.random.fold_in(seed_key, 2)
     x0 = jnp.zeros((1, *train_images.shape[1:]), jnp.float32)
     term_names = sorted(jax.eval_shape(lambda p: net.apply({"params": p}, x0, noise_key)[2], params))
+    k = STEPS_PER_CALL if steps % STEPS_PER_CALL == 0 else 1
     t0 = time.perf_counter()
-    step = make_train_step(net, optimizer, config.value_of(cfg.distortion)).lower(
-        params, opt_state, images, jnp.zeros((B,), jnp.int32), noise_key, lmbda).compile()
+    step = make_train_step(net, optimizer, config.value_of(cfg.distortion), k).lower(
+        params, opt_state, images, jnp.zeros((steps, B), jnp.int32), noise_key, jnp.int32(0), lmbda).compile()
     info["compile_s"] = time.perf_counter() - t0
     show = make_preview(net) if preview is not None and len(preview) else None
 
     for epoch in range(start, int(cfg.train.epochs)):
         epoch_key = jax.random.fold_in(noise_key, epoch)
         perm = jax.random.permutation(jax.random.fold_in(shuffle_key, epoch), n)[: steps * B].reshape(steps, B)
-        sums, losses = None, np.empty(steps)
+        sums, losses = np.zeros(3 + len(term_names)), np.empty(steps)
         bar = tqdm(total=steps * B, unit="digit", unit_scale=True, desc=f"epoch {epoch + 1}/{cfg.train.epochs}",
                    disable=False if cfg.progress else None if cfg.progress is None else True, leave=False,
                    mininterval=0.5)
-        t0 = time.perf_counter()
-        for s in range(steps):
-            params, opt_state, metrics = step(params, opt_state, images, perm[s], jax.random.fold_in(epoch_key, s),
-                                              lmbda)
+
+        def record(s0, metrics):
+            """Check and keep the metrics of steps s0.. (read one call late: the next call already runs)."""
             metrics = np.asarray(metrics)
-            if not np.all(np.isfinite(metrics)):
-                raise _diverged(cfg, epoch, s, metrics)
-            sums = metrics.astype(np.float64) if sums is None else sums + metrics
-            losses[s] = metrics[0]
-            if logger.every and (epoch * steps + s) % logger.every == 0:
-                logger.scalars(epoch * steps + s, dict(zip(["loss", "rate_bits", "distortion", *term_names], metrics)))
-            bar.update(B)
-            if s % 20 == 0:
-                bar.set_postfix(loss=f"{sums[0] / (s + 1):.2f}", refresh=False)
+            for i, m in enumerate(metrics):
+                if not np.all(np.isfinite(m)):
+                    raise _diverged(cfg, epoch, s0 + i, m)
+                sums[:] += m
+                losses[s0 + i] = m[0]
+                if logger.every and (epoch * steps + s0 + i) % logger.every == 0:
+                    logger.scalars(epoch * steps + s0 + i, dict(zip(["loss", "rate_bits", "distortion", *term_names], m)))
+            bar.update(B * len(metrics))
+            bar.set_postfix(loss=f"{sums[0] / (s0 + len(metrics)):.2f}", refresh=False)
+
+        t0 = time.perf_counter()
+        pending = None
+        for s0 in range(0, steps, k):
+            params, opt_state, metrics = step(params, opt_state, images, perm, epoch_key, jnp.int32(s0), lmbda)
+            if pending is not None:
+                record(*pending)
+            pending = (s0, metrics)
+        record(*pending)
         wall = time.perf_counter() - t0
         bar.close()
         loss, rate, dist, *terms = sums / steps
