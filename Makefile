@@ -17,6 +17,8 @@ MODEL ?= seed
 SEEDS ?= 0
 SWEEPS ?= outputs/sweeps
 BASELINES ?= outputs/baselines
+HIGHRATE ?= outputs/highrate
+HIGH_LAMBDAS ?= 10000,100000,1000000,10000000
 RUN ?= $(SWEEPS)/mnist-$(MODEL)-$(PRIOR)-mae-d50-e$(EPOCHS)-s0/lmbda=2000
 LATENTS ?= 5,10,20,50,100
 LATENT_LAMBDAS ?= 500,2000
@@ -35,11 +37,15 @@ comma := ,
 EXTRAS := dev$(if $(filter joblib slurm,$(strip $(LAUNCHER))),$(comma)launchers,)
 
 STAMP := .make/install-$(PYKEY)-$(subst $(comma),-,$(EXTRAS))
+# the stamp also goes stale when this interpreter's rdsweep is not this checkout (another clone installed over it)
+HERE := $(shell cd / && $(PYTHON) -c 'import importlib.util as u, os, sys; s = u.find_spec("rdsweep"); \
+  sys.exit(s is None or os.path.realpath(list(s.submodule_search_locations)[0]) != os.path.realpath(sys.argv[1]))' \
+  '$(CURDIR)/rdsweep' 2>/dev/null && echo yes)
 
-.PHONY: install run sweep table baselines figures latent-sweep bench bench-peer test test-all test-cluster clean
+.PHONY: install run sweep table baselines figures highrate-sweep latent-sweep bench bench-peer test test-all test-cluster clean
 
 install: $(STAMP)
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(if $(HERE),,FORCE)
 	$(PYTHON) -m pip install -q -e '.[$(EXTRAS)]'
 	@mkdir -p $(dir $@) && touch $@
 
@@ -49,18 +55,23 @@ run: $(STAMP)            ## one lambda: make run LMBDA=2000 ARGS="prior=logistic
 sweep: $(STAMP)          ## the main job: multirun over LAMBDAS (x SEEDS), then the aggregation stage
 	$(PYTHON) -m rdsweep -m lmbda=$(LAMBDAS) seed=$(SEEDS) train.epochs=$(EPOCHS) model=$(MODEL) prior=$(PRIOR) \
 	  hydra.sweep.dir=$(SWEEPS) $(HYDRA_LAUNCHER) $(ARGS); \
-	status=$$?; $(RDSWEEP) aggregate $(SWEEPS) $(wildcard $(BASELINES)) --out $(SWEEPS) && exit $$status
+	status=$$?; $(RDSWEEP) aggregate $(SWEEPS) $(HIGHRATE) $(BASELINES) --out $(SWEEPS) && exit $$status
 
-table: $(STAMP)          ## re-aggregate existing runs (+ baselines if any) -> rd.csv, table1.md, rd_curve, bd.csv
-	$(RDSWEEP) aggregate $(SWEEPS) $(BASELINES) --out $(SWEEPS)
+table: $(STAMP)          ## re-aggregate existing runs (+ high-rate runs and baselines if any) -> rd.csv, table1.md, rd_curve, bd.csv
+	$(RDSWEEP) aggregate $(SWEEPS) $(HIGHRATE) $(BASELINES) --out $(SWEEPS)
 
 baselines: $(STAMP)      ## DCT, 8x8 DCT, PCA, PNG/JPEG/WebP/JPEG 2000/AVIF/JPEG XL records into OUT, then the table
 	$(PYTHON) -m pip install -q -e '.[baselines]'
 	$(RDSWEEP) baselines --out $(or $(OUT),$(BASELINES))
-	$(RDSWEEP) aggregate $(SWEEPS) $(or $(OUT),$(BASELINES)) --out $(SWEEPS)
+	$(RDSWEEP) aggregate $(SWEEPS) $(HIGHRATE) $(or $(OUT),$(BASELINES)) --out $(SWEEPS)
 
 figures: $(STAMP)        ## the report's figures from one trained run (default: the sweep's lambda=2000 run)
 	$(RDSWEEP) figures $(RUN)
+
+highrate-sweep: $(STAMP) ## the high-rate setting (MSE, latent 256, 20 epochs) over HIGH_LAMBDAS -> outputs/highrate, then the table
+	$(PYTHON) -m rdsweep -m lmbda=$(HIGH_LAMBDAS) distortion=mse latent_dims=256 train.epochs=20 seed=$(SEEDS) \
+	  model=$(MODEL) prior=$(PRIOR) hydra.sweep.dir=$(HIGHRATE) $(HYDRA_LAUNCHER) $(ARGS); \
+	status=$$?; $(RDSWEEP) aggregate $(SWEEPS) $(HIGHRATE) $(BASELINES) --out $(SWEEPS) && exit $$status
 
 latent-sweep: $(STAMP)   ## latent_dims in LATENTS at two lambdas -> outputs/latent (rd.csv, latent_study.png)
 	$(PYTHON) -m rdsweep -m latent_dims=$(LATENTS) lmbda=$(LATENT_LAMBDAS) seed=$(SEEDS) train.epochs=$(EPOCHS) \
@@ -82,6 +93,8 @@ test-all: $(STAMP)       ## every test, the slow ones too (10k-digit round trip,
 test-cluster: $(STAMP)   ## the SLURM launcher on a local one-node SLURM cluster (needs root and apt; not in make test)
 	$(MAKE) --no-print-directory install LAUNCHER=slurm
 	PYTHON=$(PYTHON) cluster/test-cluster.sh
+
+FORCE:
 
 clean:
 	rm -rf .make .pytest_cache .hypothesis

@@ -12,10 +12,10 @@ import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, List, Optional
+from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, OmegaConf, open_dict
+from omegaconf import MISSING, OmegaConf
 
 from rdsweep import models
 from rdsweep.entropy.densities import PRIORS
@@ -175,7 +175,8 @@ def identity(cfg) -> dict:
 def record(cfg) -> dict:
     """The settings at the head of a run's metrics.json (and, for lmbda..data, in its exported model)."""
     return {"lmbda": float(cfg.lmbda), "model": cfg.model.name, "prior": cfg.prior.name,
-            "distortion": value_of(cfg.distortion), "latent_dims": int(cfg.latent_dims), "epochs": int(cfg.train.epochs),
+            "distortion": value_of(cfg.distortion), "latent_dims": int(cfg.latent_dims),
+            "epochs": int(cfg.train.epochs),
             "seed": int(cfg.seed), "data": cfg.data.name, "variant": variant(cfg)}
 
 
@@ -205,7 +206,8 @@ def variant(cfg) -> str:
                             ("prior", _defaults(PRIORS, cfg.prior.name, lambda c: c[1]))):
         for k, v in ident[group].items():
             if k != "name" and defaults is not None and v != defaults.get(k):
-                tags.append(f"{k}{'x'.join(map(str, v)) if isinstance(v, list) else format(v, 'g') if isinstance(v, float) else v}")
+                text = "x".join(map(str, v)) if isinstance(v, list) else format(v, "g") if isinstance(v, float) else v
+                tags.append(f"{k}{text}")
     suffix = "-".join(tags)
     return hashlib.sha256(suffix.encode()).hexdigest()[:8] if len(suffix) > 48 else suffix
 

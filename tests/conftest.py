@@ -101,3 +101,18 @@ def untrained_codec(shape=(28, 28, 1), latent_dims=50, prior="deep_factorized", 
     M = get(model)
     params = M.init_params(spec, jax.random.key(seed))
     return Codec(M(spec, params, M.entropy_from_training(spec, params, 2.0**-8)), {"lmbda": 500.0})
+
+
+def forge(src: Path, dst: Path, change=None, payload: bytes | None = None, version: int = 2) -> Path:
+    """A model file whose payload is ``change``d (or replaced), then re-hashed: intact, maybe invalid."""
+    import hashlib
+    import struct
+
+    from flax import serialization
+
+    if payload is None:
+        state = serialization.msgpack_restore(Path(src).read_bytes()[38:])
+        change(state)
+        payload = serialization.msgpack_serialize(state)
+    Path(dst).write_bytes(struct.pack(">4sH32s", b"RDSM", version, hashlib.sha256(payload).digest()) + payload)
+    return Path(dst)

@@ -53,8 +53,8 @@ def aggregate(dirs, out: Path) -> pd.DataFrame:
     summary = summarize(learned) if len(learned) else pd.DataFrame()
     several_sets = len(learned) and learned["test_digits"].nunique() > 1
     if several_sets:
-        _warn("runs were evaluated on different test sets "
-              f"({', '.join(map(str, sorted(learned['test_digits'].unique(), key=str)))} digits): kept as separate curves")
+        sets = ", ".join(map(str, sorted(learned["test_digits"].unique(), key=str)))
+        _warn(f"runs were evaluated on different test sets ({sets} digits): kept as separate curves")
     labels = _labels(learned, several_sets)
     runs = [(labels[k], g) for k, g in learned.groupby(SETTING, sort=True)] if len(learned) else []
     summaries = [(labels[k], g) for k, g in summary.groupby(SETTING, sort=True)] if len(summary) else []

@@ -99,7 +99,8 @@ def latent_figure(summary, out: Path) -> bool:
         n = g["n_seeds"].min()
         for ax, metric in ((a1, "psnr_db"), (a2, "rate_info_bits")):
             ax.errorbar(g["latent_dims"], g[f"{metric}_mean"], yerr=g[f"{metric}_ci95"] if n > 1 else None,
-                        fmt="-", marker=m, color=c, capsize=3, label=f"{prior}, λ={lmbda:g}" + (f" (n={n})" if n > 1 else ""))
+                        fmt="-", marker=m, color=c, capsize=3,
+                        label=f"{prior}, λ={lmbda:g}" + (f" (n={n})" if n > 1 else ""))
     for ax, name in ((a1, "PSNR (dB)"), (a2, "rate (bits/digit)")):
         ax.set_xscale("log")
         ax.set_xticks(sizes, [str(s) for s in sizes])

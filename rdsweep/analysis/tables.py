@@ -44,7 +44,8 @@ def table1(settings: list) -> str:
             dom_rep = "-" if rep is None or pd.isna(rep_psnr) else _yes(rate < rep[0] and rep_psnr > rep[1])
             lines.append(
                 f"| {lam} | {r['n_seeds']} | {_fmt(r, 'rate_info_bits')} | {_fmt(r, 'rate_string_bits')} | "
-                f"{_fmt(r, 'psnr_db')} | {_fmt(r, 'mae', 4)} | {_fmt(r, 'psnr_report_formula_db')} | {rep[0] if rep else '-'} | "
-                f"{rep[1] if rep else '-'} | {ref[0] if ref else '-'} | {ref[1] if ref else '-'} | {dom_ref} | {dom_rep} |")
+                f"{_fmt(r, 'psnr_db')} | {_fmt(r, 'mae', 4)} | {_fmt(r, 'psnr_report_formula_db')} | "
+                f"{rep[0] if rep else '-'} | {rep[1] if rep else '-'} | {ref[0] if ref else '-'} | "
+                f"{ref[1] if ref else '-'} | {dom_ref} | {dom_rep} |")
         lines.append("")
     return "\n".join(lines)

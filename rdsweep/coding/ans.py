@@ -10,8 +10,8 @@ from __future__ import annotations
 import constriction
 import numpy as np
 
+from rdsweep.coding.reader import Reader
 from rdsweep.coding.tables import FAMILY
-from rdsweep.errors import RdsweepError
 
 _Uniform = constriction.stream.model.Uniform
 
@@ -52,27 +52,11 @@ class AnsWriter:
         return ans_bytes(coder)
 
 
-class AnsReader:
-    """Decodes what an ``AnsWriter`` wrote; constriction's errors on bytes it did not write become
-    RdsweepError, and ``exhausted`` tells whether the stream was used up exactly."""
+class AnsReader(Reader):
+    """Decodes what an ``AnsWriter`` wrote; ``exhausted`` tells whether the stream was used up exactly."""
 
     def __init__(self, data: bytes):
-        self.coder = constriction.stream.stack.AnsCoder(ans_words(data))
-
-    def _decode(self, *args):
-        try:
-            return self.coder.decode(*args)
-        except (ValueError, OverflowError, AssertionError) as e:
-            raise RdsweepError(f"corrupted stream: {e}") from None
-
-    def categorical(self, probs) -> np.ndarray:
-        return self._decode(FAMILY, probs)
-
-    def model(self, model, n: int) -> np.ndarray:
-        return self._decode(model, n)
-
-    def uniform(self, size: int) -> int:
-        return int(self._decode(_Uniform(size)))
+        self.dec = constriction.stream.stack.AnsCoder(ans_words(data))
 
     def exhausted(self) -> bool:
-        return self.coder.is_empty()
+        return self.dec.is_empty()

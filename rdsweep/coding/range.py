@@ -9,8 +9,8 @@ from __future__ import annotations
 import constriction
 import numpy as np
 
+from rdsweep.coding.reader import Reader
 from rdsweep.coding.tables import FAMILY
-from rdsweep.errors import RdsweepError
 
 _Uniform = constriction.stream.model.Uniform
 
@@ -72,26 +72,11 @@ class RangeWriter:
         return minimal_flush(self.enc)
 
 
-class RangeReader:
+class RangeReader(Reader):
     """Decodes what a ``RangeWriter`` wrote. Any bytes decode to something (a string has no sanity check)."""
 
     def __init__(self, data: bytes):
         self.dec = constriction.stream.queue.RangeDecoder(words_of(data))
-
-    def _decode(self, *args):
-        try:
-            return self.dec.decode(*args)
-        except (ValueError, OverflowError, AssertionError) as e:  # constriction on bytes it did not write
-            raise RdsweepError(f"corrupted stream: {e}") from None
-
-    def categorical(self, probs) -> np.ndarray:
-        return self._decode(FAMILY, probs)
-
-    def model(self, model, n: int) -> np.ndarray:
-        return self._decode(model, n)
-
-    def uniform(self, size: int) -> int:
-        return int(self._decode(_Uniform(size)))
 
     def exhausted(self) -> bool:
         return True  # a string's end is implicit (zero padding): nothing to check

@@ -47,7 +47,8 @@ class CategoricalTables:
         lo, counts = np.asarray(lo), np.asarray(counts)
         if counts.ndim != 2 or lo.shape != counts.shape[:1] or not 2 <= counts.shape[1] <= MAX_WIDTH \
                 or not 1 <= len(lo) <= MAX_ROWS:
-            raise RdsweepError(f"{what}: lo {lo.shape} and counts {counts.shape} do not form R rows of 2..{MAX_WIDTH} bins")
+            raise RdsweepError(f"{what}: lo {lo.shape} and counts {counts.shape} do not form R rows of "
+                               f"2..{MAX_WIDTH} bins")
         if lo.dtype.kind not in "iu" or counts.dtype.kind not in "iu":
             raise RdsweepError(f"{what}: lo and counts must be integers, not {lo.dtype} and {counts.dtype}")
         # ranges checked in the arrays' own types, before any cast or sum could wrap

@@ -22,7 +22,6 @@ import numpy as np
 from jax.scipy.special import ndtr as jndtr
 from scipy.special import ndtr, ndtri
 
-from rdsweep.coding import escape
 from rdsweep.coding.tables import CategoricalTables, quantize_pmf
 from rdsweep.entropy.factorized import quantize
 from rdsweep.errors import RdsweepError

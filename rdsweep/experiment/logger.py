@@ -49,8 +49,8 @@ class TensorBoardLogger(NullLogger):
     def images(self, epoch: int, originals: np.ndarray, recon: np.ndarray) -> None:
         """Originals above their reconstructions, as one image (H x W x C uint8 grids side by side)."""
         grid = np.concatenate([np.concatenate(list(originals), axis=1), np.concatenate(list(recon), axis=1)], axis=0)
-        self.writer.add_image("reconstructions (top: test digits, bottom: decoded from rounded latents)", grid,
-                              epoch, dataformats="HWC")
+        # top row: the test digits; bottom row: decoded from their rounded latents
+        self.writer.add_image("reconstructions/test_digits_over_decoded", grid, epoch, dataformats="HWC")
 
     def hparams(self, hparams: dict, metrics: dict) -> None:
         self.writer.add_hparams({k: v for k, v in hparams.items() if isinstance(v, (int, float, str, bool))},

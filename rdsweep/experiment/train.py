@@ -150,7 +150,8 @@ def fit(cfg, spec: ModelSpec, net, params, train_images: np.ndarray, run_dir, lo
                 sums[:] += m
                 losses[s0 + i] = m[0]
                 if logger.every and (epoch * steps + s0 + i) % logger.every == 0:
-                    logger.scalars(epoch * steps + s0 + i, dict(zip(["loss", "rate_bits", "distortion", *term_names], m)))
+                    names = ["loss", "rate_bits", "distortion", *term_names]
+                    logger.scalars(epoch * steps + s0 + i, dict(zip(names, m)))
             bar.update(B * len(metrics))
             bar.set_postfix(loss=f"{sums[0] / (s0 + len(metrics)):.2f}", refresh=False)
 

@@ -8,10 +8,11 @@ The training graph's ``__call__(x, noise_key)`` takes images in [0, 1] (N, H, W,
 reconstruction, and a dict of named parts of the rate (e.g. ``{"rate_side_bits": ...}``; may be empty).
 
 The coding side, ``CodingModel``: ``encode(images) -> symbols`` (a dict of int64 arrays (N, D) per entropy
-layer, in coding order), ``dequantize(symbols) -> y_hat`` (then ``decode`` = synthesis of y_hat), and the entropy layers themselves: each has
-``write(writer, q_row, context_row)``, ``read(reader, context_row)`` and ``info_bits(q, context)``, where
-``context(layer, decoded)`` derives a layer's coding parameters from the layers before it (None for a
-factorized layer). Encoder and decoder compute contexts with the same function from the same integers.
+layer, in coding order), ``dequantize(symbols) -> y_hat`` (then ``decode`` = synthesis of y_hat), and the
+entropy layers themselves: each has ``write(writer, q_row, context_row)``, ``read(reader, context_row)`` and
+``info_bits(q, context)``, where ``context(layer, decoded)`` derives a layer's coding parameters from the layers
+before it (None for a factorized layer). Encoder and decoder compute contexts with the same function from the
+same integers.
 """
 from __future__ import annotations
 

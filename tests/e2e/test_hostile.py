@@ -30,7 +30,7 @@ import pytest
 from flax import serialization
 from PIL import Image
 
-from tests.conftest import MNIST_DIR, ROOT, _env, untrained_codec
+from tests.conftest import MNIST_DIR, ROOT, _env, forge, untrained_codec
 
 LIMIT_MB = 1024  # peak memory of one command
 COUNTS: dict = {}  # class -> [fast cases, slow cases]
@@ -174,16 +174,6 @@ def shared(tmp_path_factory, mnist_dir):
     for i in range(3):
         Image.fromarray(digits[i]).save(d / "pngs" / f"{i}.png")
     return d
-
-
-def forge(src: Path, dst: Path, change=None, payload: bytes | None = None, version: int = 2) -> Path:
-    """A model file whose payload is ``change``d (or replaced), then re-hashed: intact, maybe invalid."""
-    if payload is None:
-        state = serialization.msgpack_restore(src.read_bytes()[38:])
-        change(state)
-        payload = serialization.msgpack_serialize(state)
-    dst.write_bytes(struct.pack(">4sH32s", b"RDSM", version, hashlib.sha256(payload).digest()) + payload)
-    return dst
 
 
 def config(**kw):

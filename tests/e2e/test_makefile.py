@@ -1,4 +1,5 @@
 """The Makefile's install step: one stamp per interpreter, unknown launchers refused."""
+import os
 import re
 import subprocess
 import venv
@@ -7,12 +8,16 @@ from pathlib import Path
 from tests.conftest import ROOT
 
 
-def make_n(*args):
-    return subprocess.run(["make", "-n", *args], cwd=ROOT, capture_output=True, text=True)
+def make_n(*args, env=None):
+    return subprocess.run(["make", "-n", *args], cwd=ROOT, capture_output=True, text=True, env=env)
+
+
+def stamp_of_this_interpreter():
+    return ROOT / re.search(r"touch (\S+)", make_n("install").stdout + make_n("-B", "install").stdout).group(1)
 
 
 def test_a_new_interpreter_installs_again_though_this_ones_stamp_exists(tmp_path):
-    stamp = ROOT / re.search(r"touch (\S+)", make_n("install").stdout + make_n("-B", "install").stdout).group(1)
+    stamp = stamp_of_this_interpreter()
     created = not stamp.exists()
     stamp.parent.mkdir(exist_ok=True)
     stamp.touch()
@@ -20,6 +25,22 @@ def test_a_new_interpreter_installs_again_though_this_ones_stamp_exists(tmp_path
         venv.create(tmp_path / "v", with_pip=False)
         other = make_n("install", f"PYTHON={tmp_path / 'v' / 'bin' / 'python'}")
         assert "pip install" in other.stdout and Path(re.search(r"touch (\S+)", other.stdout).group(1)) != stamp
+    finally:
+        if created:
+            stamp.unlink()
+
+
+def test_the_stamp_is_stale_when_the_interpreters_rdsweep_is_another_checkout(tmp_path):
+    """A second clone installed over this one (editable installs are per interpreter): install again."""
+    stamp = stamp_of_this_interpreter()
+    created = not stamp.exists()
+    stamp.parent.mkdir(exist_ok=True)
+    stamp.touch()
+    try:
+        (tmp_path / "rdsweep").mkdir()
+        (tmp_path / "rdsweep" / "__init__.py").write_text("")
+        env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+        assert "pip install" in make_n("install", env=env).stdout
     finally:
         if created:
             stamp.unlink()

@@ -11,7 +11,7 @@ from flax import serialization
 from rdsweep.codec import Codec, load
 from rdsweep.errors import RdsweepError
 from rdsweep.formats import model_file
-from tests.conftest import untrained_codec
+from tests.conftest import forge, untrained_codec
 
 
 @pytest.fixture(scope="module")
@@ -20,16 +20,6 @@ def saved(tmp_path_factory):
     path = tmp_path_factory.mktemp("m") / "m.rdsm"
     codec.save(path)
     return codec, path
-
-
-def forge(path, out, change, version=2):
-    """Rewrite a model file's payload with ``change(state)`` applied, re-hashed: intact, but maybe invalid."""
-    raw = path.read_bytes()
-    state = serialization.msgpack_restore(raw[38:])
-    change(state)
-    payload = serialization.msgpack_serialize(state)
-    out.write_bytes(struct.pack(">4sH32s", b"RDSM", version, hashlib.sha256(payload).digest()) + payload)
-    return out
 
 
 def config_change(**kw):
