@@ -62,11 +62,14 @@ class TrainConfig:
     epochs: int = 5  # Table 1 of the report was made after 5 epochs
     batch_size: int = 128
     learning_rate: float = 1e-3
+    lr_schedule: str = "constant"  # constant, or cosine: from learning_rate down to 1% of it over train.epochs
 
     def __post_init__(self):
         _check(0 <= self.epochs <= 10**6, f"train.epochs must be 0..1e6, not {self.epochs}")
         _check(1 <= self.batch_size <= 65536, f"train.batch_size must be 1..65536, not {self.batch_size}")
         _check(0 < self.learning_rate <= 1e3, f"train.learning_rate must be in (0, 1000], not {self.learning_rate}")
+        _check(self.lr_schedule in ("constant", "cosine"),
+               f"train.lr_schedule must be constant or cosine, not {self.lr_schedule!r}")
 
 
 @dataclass
@@ -165,11 +168,13 @@ def as_dict(node) -> dict:
 
 
 def identity(cfg) -> dict:
-    """What a checkpoint must agree with to be resumed: every setting that changes the training trajectory."""
+    """What a checkpoint must agree with to be resumed: every setting that changes the training trajectory
+    (a cosine schedule spans train.epochs, so there the epochs belong to it)."""
+    cosine = {"lr_schedule": "cosine", "epochs": int(cfg.train.epochs)} if cfg.train.lr_schedule == "cosine" else {}
     return {"lmbda": float(cfg.lmbda), "distortion": value_of(cfg.distortion), "latent_dims": int(cfg.latent_dims),
             "model": as_dict(cfg.model), "prior": as_dict(cfg.prior), "seed": int(cfg.seed), "data": cfg.data.name,
             "train_limit": cfg.data.train_limit, "batch_size": int(cfg.train.batch_size),
-            "learning_rate": float(cfg.train.learning_rate)}
+            "learning_rate": float(cfg.train.learning_rate), **cosine}
 
 
 def record(cfg) -> dict:
@@ -184,7 +189,7 @@ def value_of(value) -> str:
     return value.value if isinstance(value, Enum) else str(value)
 
 
-_SHORT = {"train_limit": "n", "batch_size": "b", "learning_rate": "lr"}
+_SHORT = {"train_limit": "n", "batch_size": "b", "learning_rate": "lr", "lr_schedule": ""}
 
 
 def run_name(cfg) -> str:
@@ -198,10 +203,11 @@ def run_name(cfg) -> str:
 def variant(cfg) -> str:
     """Every identity setting not in the run name's fixed part that differs from its default: ``n2000``
     (data.train_limit), ``b64``, ``lr0.002``, ``hidden256``, ... joined by '-'; a hash when that gets long."""
-    default = {"train_limit": None, "batch_size": TrainConfig.batch_size, "learning_rate": TrainConfig.learning_rate}
+    default = {"train_limit": None, "batch_size": TrainConfig.batch_size, "learning_rate": TrainConfig.learning_rate,
+               "lr_schedule": TrainConfig.lr_schedule}
     ident = identity(cfg)
     tags = [f"{_SHORT[k]}{ident[k]:g}" if isinstance(ident[k], float) else f"{_SHORT[k]}{ident[k]}"
-            for k in default if ident[k] != default[k]]
+            for k in default if ident.get(k, default[k]) != default[k]]
     for group, defaults in (("model", _defaults(models.MODELS, cfg.model.name, lambda c: c.Config)),
                             ("prior", _defaults(PRIORS, cfg.prior.name, lambda c: c[1]))):
         for k, v in ident[group].items():

@@ -25,6 +25,7 @@ def test_the_defaults_validate_and_name_the_run():
     (["train.learning_rate=0.002", "train.batch_size=64"], "mnist-seed-deep_factorized-mae-d50-e5-s0-b64-lr0.002"),
     (["model.hidden=256", "prior.init_scale=5"], "mnist-seed-deep_factorized-mae-d50-e5-s0-hidden256-init_scale5"),
     (["model.filters=[32,64]", "prior=logistic", "seed=3"], "mnist-seed-logistic-mae-d50-e5-s3-filters32x64"),
+    (["train.lr_schedule=cosine", "train.epochs=20"], "mnist-seed-deep_factorized-mae-d50-e20-s0-cosine"),
 ])
 def test_every_setting_of_the_checkpoint_identity_separates_run_names(overrides, name):
     assert config.validate(composed(*overrides)).name == name
@@ -44,6 +45,7 @@ def test_every_setting_of_the_checkpoint_identity_separates_run_names(overrides,
     (["model.filters=[20,50,60,70,80]"], "model.filters"),
     (["prior.filters=[0]"], "prior.filters"),
     (["codec.tail_mass=0.7"], "codec.tail_mass"),
+    (["train.lr_schedule=linear"], "train.lr_schedule must be constant or cosine"),
     (["-m", "lmbda=300,500,-2"], "not -2.0"),
     (["-m", "lmbda=300", "seed=0,1", "train.batch_size=0"], "train.batch_size"),
 ])
@@ -56,3 +58,20 @@ def test_bad_values_are_refused_before_anything_runs(argv, message):
 
 def test_a_good_sweep_passes_the_precheck():
     precheck(["-m", "lmbda=300,500", "seed=0,1", "prior=logistic", "hydra.sweep.dir=/tmp/x"])
+
+
+def test_a_cosine_schedule_spans_the_epochs_so_they_join_the_checkpoint_identity():
+    constant, cosine = (config.identity(config.validate(composed(f"train.lr_schedule={s}", "train.epochs=7")))
+                        for s in ("constant", "cosine"))
+    assert "epochs" not in constant and "lr_schedule" not in constant  # a constant run can be extended
+    assert cosine["epochs"] == 7 and cosine["lr_schedule"] == "cosine"
+
+
+def test_the_cosine_learning_rate_falls_from_the_rate_to_one_percent_over_the_epochs():
+    from rdsweep.experiment.train import learning_rate
+
+    train = config.validate(composed("train.lr_schedule=cosine", "train.epochs=4", "train.learning_rate=0.01")).train
+    lr = learning_rate(train, steps_per_epoch=10)
+    assert float(lr(0)) == pytest.approx(0.01) and float(lr(20)) == pytest.approx(0.00505)
+    assert float(lr(40)) == pytest.approx(1e-4) and float(lr(1000)) == pytest.approx(1e-4)
+    assert learning_rate(config.validate(composed()).train, 10) == 1e-3

@@ -93,6 +93,15 @@ def make_preview(net):
     return jax.jit(lambda p, x: output_to_images(net.apply({"params": p}, images_to_input(x), method=through)))
 
 
+def learning_rate(train, steps_per_epoch: int):
+    """The optimizer's learning rate: a float (constant), or a schedule over the optimizer's step count
+    (cosine: ``train.learning_rate`` down to 1% of it at the end of ``train.epochs``)."""
+    lr = float(train.learning_rate)
+    if train.lr_schedule == "cosine":
+        return optax.cosine_decay_schedule(lr, max(1, int(train.epochs) * steps_per_epoch), alpha=0.01)
+    return lr
+
+
 def fit(cfg, spec: ModelSpec, net, params, train_images: np.ndarray, run_dir, log=print, logger=NullLogger(),
         preview=None):
     """Train for cfg.train.epochs, resuming from run_dir's checkpoint; checkpoint after every epoch.
@@ -106,7 +115,7 @@ def fit(cfg, spec: ModelSpec, net, params, train_images: np.ndarray, run_dir, lo
     steps = n // B
     if steps < 1:
         raise RdsweepError(f"only {n} training digits, fewer than one batch of {B}")
-    optimizer = optax.adam(float(cfg.train.learning_rate))
+    optimizer = optax.adam(learning_rate(cfg.train, steps))
     opt_state = optimizer.init(params)
     ident = config.identity(cfg)
     start, history = 0, []
