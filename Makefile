@@ -18,7 +18,8 @@ SEEDS ?= 0
 SWEEPS ?= outputs/sweeps
 BASELINES ?= outputs/baselines
 HIGHRATE ?= outputs/highrate
-HIGH_LAMBDAS ?= 10000,100000,1000000,10000000
+HIGH_LAMBDAS ?= 100000,1000000,10000000,100000000
+HIGH_EPOCHS ?= 126
 RUN ?= $(SWEEPS)/mnist-$(MODEL)-$(PRIOR)-mae-d50-e$(EPOCHS)-s0/lmbda=2000
 LATENTS ?= 5,10,20,50,100
 LATENT_LAMBDAS ?= 500,2000
@@ -68,8 +69,9 @@ baselines: $(STAMP)      ## DCT, 8x8 DCT, PCA, PNG/JPEG/WebP/JPEG 2000/AVIF/JPEG
 figures: $(STAMP)        ## the report's figures from one trained run (default: the sweep's lambda=2000 run)
 	$(RDSWEEP) figures $(RUN)
 
-highrate-sweep: $(STAMP) ## the high-rate setting (MSE, latent 256, 20 epochs) over HIGH_LAMBDAS -> outputs/highrate, then the table
-	$(PYTHON) -m rdsweep -m lmbda=$(HIGH_LAMBDAS) distortion=mse latent_dims=256 train.epochs=20 seed=$(SEEDS) \
+highrate-sweep: $(STAMP) ## the high-rate setting (MSE, latent 256, 126 epochs, cosine) over HIGH_LAMBDAS -> outputs/highrate
+	$(PYTHON) -m rdsweep -m lmbda=$(HIGH_LAMBDAS) distortion=mse latent_dims=256 train.epochs=$(HIGH_EPOCHS) \
+	  train.lr_schedule=cosine seed=$(SEEDS) \
 	  model=$(MODEL) prior=$(PRIOR) hydra.sweep.dir=$(HIGHRATE) $(HYDRA_LAUNCHER) $(ARGS); \
 	status=$$?; $(RDSWEEP) aggregate $(SWEEPS) $(HIGHRATE) $(BASELINES) --out $(SWEEPS) && exit $$status
 

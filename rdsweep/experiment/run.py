@@ -23,7 +23,8 @@ from rdsweep.experiment import train
 from rdsweep.experiment.evaluate import evaluate
 from rdsweep.experiment.logger import make_logger
 from rdsweep.experiment.rundir import tables_bytes
-from rdsweep.files import CONFIG, HISTORY, METRICS, TABLES, RunLock, atomic_write_bytes, atomic_write_text
+from rdsweep.files import (CHECKPOINT, CONFIG, HISTORY, METRICS, TABLES, RunLock, atomic_write_bytes,
+                           atomic_write_text, read_regular)
 from rdsweep.models import ModelSpec
 
 log = logging.getLogger("rdsweep")
@@ -46,6 +47,9 @@ def run(dictconfig, run_dir: Path) -> dict:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     with RunLock(run_dir):
+        finished = finished_record(cfg, run_dir)
+        if finished is not None:
+            return finished
         atomic_write_text(run_dir / CONFIG, OmegaConf.to_yaml(dictconfig, resolve=True))
         train_images, test_images = load_data(cfg)
         log.info("data: %d training, %d test images of %s; JAX device %s", len(train_images), len(test_images),
@@ -63,6 +67,24 @@ def run(dictconfig, run_dir: Path) -> dict:
     if metrics["decode_mismatches"] or metrics["container_decode_mismatches"]:
         raise RdsweepError(f"decoded symbols differ from the encoded ones ({metrics['decode_mismatches']} digits)")
     return metrics
+
+
+def finished_record(cfg, run_dir: Path) -> dict | None:
+    """A finished run whose checkpoint was removed (to save space, or a run copied from elsewhere) has
+    nothing to resume or re-evaluate from: its record is kept, not retrained over. None otherwise."""
+    if not (run_dir / METRICS).exists() or (run_dir / CHECKPOINT).exists():
+        return None
+    try:
+        record = json.loads(read_regular(run_dir / METRICS, 1 << 20, "a run record"))
+        same = all(record.get(k) == v for k, v in config.record(cfg).items())
+    except (ValueError, AttributeError):
+        record, same = None, False
+    if not same:
+        raise RdsweepError(f"{run_dir} holds a record (metrics.json) of other settings or an unreadable one, and no "
+                           "checkpoint: use another run directory or delete it")
+    log.info("%s is finished (metrics.json, no checkpoint to resume): record kept; delete the directory to "
+             "train again", run_dir)
+    return record
 
 
 def train_and_evaluate(cfg, run_dir: Path, train_images, test_images, logger) -> dict:

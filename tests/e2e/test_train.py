@@ -48,6 +48,21 @@ def test_a_checkpoint_of_another_setting_is_refused_not_overwritten(trained_run,
     assert (run_dir / "checkpoint.msgpack").read_bytes() == before
 
 
+def test_a_finished_run_without_its_checkpoint_keeps_its_record(trained_run, tmp_path):
+    """Checkpoints removed to save space (or runs copied from another machine): nothing is retrained over."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained_run, run_dir)
+    (run_dir / "checkpoint.msgpack").unlink()
+    kept = {name: (run_dir / name).read_bytes() for name in ("metrics.json", "history.csv", "config.yaml")}
+    r = run_train("lmbda=500", *QUICK, f"hydra.run.dir={run_dir}")
+    assert r.returncode == 0 and "record kept" in r.stdout + r.stderr, r.stderr
+    assert kept == {name: (run_dir / name).read_bytes() for name in kept}
+    assert not (run_dir / "checkpoint.msgpack").exists()
+    r = run_train("lmbda=500", *QUICK[:-2], "train.epochs=2", "progress=false", f"hydra.run.dir={run_dir}")
+    one_error_line(r, "holds a record (metrics.json) of other settings")
+    assert kept == {name: (run_dir / name).read_bytes() for name in kept}
+
+
 def test_same_seed_same_metrics(trained_run, tmp_path):
     r = run_train("lmbda=500", *QUICK, f"hydra.run.dir={tmp_path}")
     assert r.returncode == 0, r.stderr
