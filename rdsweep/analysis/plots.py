@@ -52,8 +52,9 @@ def rd_figure(settings: list, baselines: list, out: Path, pixels=None) -> None:
     for label, s in settings:
         c, m = next(style)
         _errorbars(ax, s, "rate_info_bits", "psnr_db", label, c, m)
-        if "psnr_report_formula_db_mean" in s and s["psnr_report_formula_db_mean"].notna().all():
-            _errorbars(ax2, s, "rate_info_bits", "psnr_report_formula_db", label, c, m)
+        alike = s[s["lmbda"].isin(list(REPORT_TABLE1))]  # the report's lambdas only
+        if len(alike) and "psnr_report_formula_db_mean" in s and alike["psnr_report_formula_db_mean"].notna().all():
+            _errorbars(ax2, alike, "rate_info_bits", "psnr_report_formula_db", label, c, m)
     for label, g in baselines:
         r, d = curve(g)
         if len(r) >= 2:
@@ -77,7 +78,10 @@ def rd_figure(settings: list, baselines: list, out: Path, pixels=None) -> None:
     for a in (ax, ax2):
         a.set_xlabel("rate (bits/digit)")
         a.grid(alpha=0.3)
-        a.legend(fontsize=7)
+        if a is ax2:  # below the axes: the report's points span the panel
+            a.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12))
+        else:
+            a.legend(fontsize=7)
         if pixels:
             top = a.secondary_xaxis("top", functions=(lambda b, p=pixels: b / p, lambda b, p=pixels: b * p))
             top.set_xlabel("bits per pixel")

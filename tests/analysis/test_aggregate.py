@@ -114,3 +114,12 @@ def test_seeds_are_summarised_with_student_t_intervals_and_bd_rates_get_interval
     a_vs_b = bd[bd["learned"].str.startswith("aaa")].iloc[0]
     assert a_vs_b["bd_rate_pct"] == pytest.approx(-33.3, abs=2) and a_vs_b["bd_pairs"] == 3
     assert 0 < a_vs_b["bd_rate_ci95"] < 10 and a_vs_b["bd_rate_ci_includes_0"] == "no"
+
+
+def test_setting_labels_print_whole_numbers_though_joined_with_baselines_nans():
+    from rdsweep.analysis.records import SETTING, setting_label
+
+    key = dict(kind="learned", data="mnist", model="seed", prior="deep_factorized", distortion="mse",
+               latent_dims=256.0, epochs=126.0, variant="cosine", test_digits=10000.0)
+    assert setting_label(tuple(key[k] for k in SETTING), True) == \
+        "deep_factorized, mse, latent 256, 126 ep, cosine, 10000 test digits"
