@@ -39,7 +39,7 @@ EXTRAS := dev$(if $(filter joblib slurm,$(strip $(LAUNCHER))),$(comma)launchers,
 
 STAMP := .make/install-$(PYKEY)-$(subst $(comma),-,$(EXTRAS))
 # the stamp also goes stale when this interpreter's rdsweep is not this checkout (another clone installed over it)
-HERE := $(shell cd / && $(PYTHON) -c 'import importlib.util as u, os, sys; s = u.find_spec("rdsweep"); \
+HERE := $(shell $(PYTHON) -c 'import sys; sys.path.pop(0); import importlib.util as u, os; s = u.find_spec("rdsweep"); \
   sys.exit(s is None or os.path.realpath(list(s.submodule_search_locations)[0]) != os.path.realpath(sys.argv[1]))' \
   '$(CURDIR)/rdsweep' 2>/dev/null && echo yes)
 
@@ -56,15 +56,15 @@ run: $(STAMP)            ## one lambda: make run LMBDA=2000 ARGS="prior=logistic
 sweep: $(STAMP)          ## the main job: multirun over LAMBDAS (x SEEDS), then the aggregation stage
 	$(PYTHON) -m rdsweep -m lmbda=$(LAMBDAS) seed=$(SEEDS) train.epochs=$(EPOCHS) model=$(MODEL) prior=$(PRIOR) \
 	  hydra.sweep.dir=$(SWEEPS) $(HYDRA_LAUNCHER) $(ARGS); \
-	status=$$?; $(RDSWEEP) aggregate $(SWEEPS) $(HIGHRATE) $(BASELINES) --out $(SWEEPS) && exit $$status
+	status=$$?; $(RDSWEEP) aggregate $(SWEEPS) $(wildcard $(HIGHRATE) $(BASELINES)) --out $(SWEEPS) && exit $$status
 
 table: $(STAMP)          ## re-aggregate existing runs (+ high-rate runs and baselines if any) -> rd.csv, table1.md, rd_curve, bd.csv
-	$(RDSWEEP) aggregate $(SWEEPS) $(HIGHRATE) $(BASELINES) --out $(SWEEPS)
+	$(RDSWEEP) aggregate $(SWEEPS) $(wildcard $(HIGHRATE) $(BASELINES)) --out $(SWEEPS)
 
 baselines: $(STAMP)      ## DCT, 8x8 DCT, PCA, PNG/JPEG/WebP/JPEG 2000/AVIF/JPEG XL records into OUT, then the table
 	$(PYTHON) -m pip install -q -e '.[baselines]'
 	$(RDSWEEP) baselines --out $(or $(OUT),$(BASELINES))
-	$(RDSWEEP) aggregate $(SWEEPS) $(HIGHRATE) $(or $(OUT),$(BASELINES)) --out $(SWEEPS)
+	$(RDSWEEP) aggregate $(SWEEPS) $(wildcard $(HIGHRATE)) $(or $(OUT),$(BASELINES)) --out $(SWEEPS)
 
 figures: $(STAMP)        ## the report's figures from one trained run (default: the sweep's lambda=2000 run)
 	$(RDSWEEP) figures $(RUN)
@@ -73,7 +73,7 @@ highrate-sweep: $(STAMP) ## the high-rate setting (MSE, latent 256, 126 epochs, 
 	$(PYTHON) -m rdsweep -m lmbda=$(HIGH_LAMBDAS) distortion=mse latent_dims=256 train.epochs=$(HIGH_EPOCHS) \
 	  train.lr_schedule=cosine seed=$(SEEDS) \
 	  model=$(MODEL) prior=$(PRIOR) hydra.sweep.dir=$(HIGHRATE) $(HYDRA_LAUNCHER) $(ARGS); \
-	status=$$?; $(RDSWEEP) aggregate $(SWEEPS) $(HIGHRATE) $(BASELINES) --out $(SWEEPS) && exit $$status
+	status=$$?; $(RDSWEEP) aggregate $(SWEEPS) $(wildcard $(HIGHRATE) $(BASELINES)) --out $(SWEEPS) && exit $$status
 
 latent-sweep: $(STAMP)   ## latent_dims in LATENTS at two lambdas -> outputs/latent (rd.csv, latent_study.png)
 	$(PYTHON) -m rdsweep -m latent_dims=$(LATENTS) lmbda=$(LATENT_LAMBDAS) seed=$(SEEDS) train.epochs=$(EPOCHS) \

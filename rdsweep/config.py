@@ -202,7 +202,8 @@ def run_name(cfg) -> str:
 
 def variant(cfg) -> str:
     """Every identity setting not in the run name's fixed part that differs from its default: ``n2000``
-    (data.train_limit), ``b64``, ``lr0.002``, ``hidden256``, ... joined by '-'; a hash when that gets long."""
+    (data.train_limit), ``b64``, ``lr0.002``, ``cosine``, ``hidden256``, ... joined by '-'; a hash when that
+    gets long."""
     default = {"train_limit": None, "batch_size": TrainConfig.batch_size, "learning_rate": TrainConfig.learning_rate,
                "lr_schedule": TrainConfig.lr_schedule}
     ident = identity(cfg)

@@ -220,8 +220,13 @@ def check_output(out: Path, inputs=(), force: bool = False, directory: bool = Fa
         raise RdsweepError(f"{out}: exists (use --force to replace it)")
 
 
-class RunLockedError(RdsweepError):
-    """Another run holds the run directory: this one must not touch it (not even to record its failure)."""
+class ForeignRunError(RdsweepError):
+    """The run directory holds another run (its lock, or a checkpoint or finished record of other settings):
+    this one must not touch it, not even to record its failure."""
+
+
+class RunLockedError(ForeignRunError):
+    """Another run holds the run directory's lock."""
 
 
 class RunLock:

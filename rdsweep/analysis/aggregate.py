@@ -17,7 +17,7 @@ import pandas as pd
 
 from rdsweep.analysis import plots, records
 from rdsweep.analysis.bd import bd_table
-from rdsweep.analysis.records import SETTING, setting_label
+from rdsweep.analysis.records import SETTING, setting_label, whole
 from rdsweep.analysis.stats import summarize
 from rdsweep.analysis.tables import table1
 from rdsweep.errors import RdsweepError
@@ -35,7 +35,7 @@ def _labels(learned: pd.DataFrame, several_sets: bool) -> dict:
     for k in keys:
         twins = [o for o in keys if o != k and labels[o].split(" [")[0] == labels[k].split(" [")[0]]
         if twins:
-            differ = [f"{c}={v}" for i, (c, v) in enumerate(zip(SETTING, k)) if any(o[i] != v for o in twins)]
+            differ = [f"{c}={whole(v)}" for i, (c, v) in enumerate(zip(SETTING, k)) if any(o[i] != v for o in twins)]
             labels[k] = f"{labels[k]} [{', '.join(differ)}]"
     return labels
 

@@ -132,11 +132,15 @@ def baselines(df: pd.DataFrame) -> pd.DataFrame:
     return df[df["kind"] == "baseline"] if len(df) else df
 
 
+def whole(value):
+    """A whole float as an int (columns become float once joined with the baselines' NaNs)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def setting_label(key: tuple, show_test_digits: bool = False) -> str:
     """A readable name for a learned setting (SETTING values); data and model named unless the defaults."""
     s = dict(zip(SETTING, key))
-    s.update({k: int(s[k]) for k in ("latent_dims", "epochs", "test_digits")
-              if isinstance(s.get(k), float) and s[k].is_integer()})  # floats once joined with baselines' NaNs
+    s = {k: whole(v) for k, v in s.items()}
     parts = [s["prior"], s["distortion"], f"latent {s['latent_dims']}", f"{s['epochs']} ep"]
     if s["model"] not in ("seed", "-"):
         parts.insert(0, s["model"])

@@ -10,10 +10,9 @@ from __future__ import annotations
 import constriction
 import numpy as np
 
-from rdsweep.coding.reader import Reader
+from rdsweep.coding.reader import Reader, _Uniform
 from rdsweep.coding.tables import FAMILY
 
-_Uniform = constriction.stream.model.Uniform
 
 
 def ans_bytes(coder) -> bytes:

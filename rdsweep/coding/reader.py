@@ -7,7 +7,7 @@ import numpy as np
 from rdsweep.coding.tables import FAMILY
 from rdsweep.errors import RdsweepError
 
-_Uniform = constriction.stream.model.Uniform
+_Uniform = constriction.stream.model.Uniform  # shared by the writers and readers
 
 
 class Reader:

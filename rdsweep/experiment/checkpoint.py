@@ -12,7 +12,7 @@ from pathlib import Path
 from flax import serialization
 
 from rdsweep.errors import RdsweepError
-from rdsweep.files import CHECKPOINT, atomic_write_bytes, read_regular
+from rdsweep.files import CHECKPOINT, ForeignRunError, atomic_write_bytes, read_regular
 from rdsweep.models import ModelSpec
 
 
@@ -40,18 +40,22 @@ def read(run_dir: Path) -> dict:
         raise RdsweepError(f"cannot read checkpoint {path} ({type(e).__name__}: {e})") from None
 
 
+def check_identity(run_dir: Path, saved: dict, identity: dict) -> None:
+    """ForeignRunError naming the settings that differ, if the checkpoint's identity is not this run's."""
+    if saved != identity:
+        diff = sorted(k for k in set(saved) | set(identity) if saved.get(k) != identity.get(k))
+        raise ForeignRunError(
+            f"{Path(run_dir) / CHECKPOINT} was made with a different config ({', '.join(diff)}); use another run "
+            "directory (hydra.run.dir=...) or delete it")
+
+
 def restore(run_dir: Path, params, opt_state, identity: dict):
     """(params, opt_state, epoch, history) from run_dir's checkpoint if it has one and it matches, else None."""
     path = Path(run_dir) / CHECKPOINT
     if not path.exists():
         return None
     state = read(run_dir)
-    saved = state["identity"]
-    if saved != identity:
-        diff = sorted(k for k in set(saved) | set(identity) if saved.get(k) != identity.get(k))
-        raise RdsweepError(
-            f"{path} was made with a different config ({', '.join(diff)}); use another run directory "
-            "(hydra.run.dir=...) or delete it")
+    check_identity(run_dir, state["identity"], identity)
     try:
         return (serialization.from_state_dict(params, state["params"]),
                 serialization.from_state_dict(opt_state, state["opt_state"]), state["epoch"], state["history"])

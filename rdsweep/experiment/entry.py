@@ -21,7 +21,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from rdsweep import config, runtime
 from rdsweep.errors import RdsweepError
-from rdsweep.files import FAILED, RunLockedError, atomic_write_text
+from rdsweep.files import FAILED, ForeignRunError, atomic_write_text
 
 log = logging.getLogger("rdsweep")
 
@@ -37,7 +37,7 @@ def _task(cfg) -> float:
     try:
         metrics = run(cfg, run_dir)
     except RdsweepError as e:
-        if run_dir.is_dir() and not isinstance(e, RunLockedError):  # another run's directory stays untouched
+        if run_dir.is_dir() and not isinstance(e, ForeignRunError):  # another run's directory stays untouched
             atomic_write_text(run_dir / FAILED, f"{e}\n")  # the aggregation lists it
         if hc.mode != RunMode.MULTIRUN:
             print(f"rdsweep: error: {e}", file=sys.stderr)

@@ -19,12 +19,12 @@ from omegaconf import OmegaConf
 from rdsweep import config, data, models
 from rdsweep.codec import META, Codec
 from rdsweep.errors import RdsweepError
-from rdsweep.experiment import train
+from rdsweep.experiment import checkpoint, train
 from rdsweep.experiment.evaluate import evaluate
 from rdsweep.experiment.logger import make_logger
-from rdsweep.experiment.rundir import tables_bytes
-from rdsweep.files import (CHECKPOINT, CONFIG, HISTORY, METRICS, TABLES, RunLock, atomic_write_bytes,
-                           atomic_write_text, read_regular)
+from rdsweep.experiment.rundir import read_config, tables_bytes
+from rdsweep.files import (CHECKPOINT, CONFIG, HISTORY, METRICS, TABLES, ForeignRunError, RunLock,
+                           atomic_write_bytes, atomic_write_text, read_regular)
 from rdsweep.models import ModelSpec
 
 log = logging.getLogger("rdsweep")
@@ -41,26 +41,28 @@ def load_data(cfg) -> tuple:
 
 
 def run(dictconfig, run_dir: Path) -> dict:
-    """Train and evaluate one setting into run_dir; the metrics.json record. RdsweepError on any failure."""
+    """Train and evaluate one setting into run_dir; the metrics.json record. RdsweepError on any failure
+    (ForeignRunError, with nothing written, when run_dir holds another run)."""
     t_start = time.perf_counter()
     cfg = config.validate(dictconfig)
+    resolved = OmegaConf.to_container(dictconfig, resolve=True, enum_to_str=True)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     with RunLock(run_dir):
-        finished = finished_record(cfg, run_dir)
-        if finished is not None:
-            return finished
-        atomic_write_text(run_dir / CONFIG, OmegaConf.to_yaml(dictconfig, resolve=True))
-        train_images, test_images = load_data(cfg)
-        log.info("data: %d training, %d test images of %s; JAX device %s", len(train_images), len(test_images),
-                 "x".join(map(str, train_images.shape[1:])), jax.devices()[0].device_kind)
-        logger = make_logger(cfg, run_dir)
-        try:
-            metrics = train_and_evaluate(cfg, run_dir, train_images, test_images, logger)
-        finally:
-            logger.close()
-        metrics["wall_s"] = time.perf_counter() - t_start
-        atomic_write_text(run_dir / METRICS, json.dumps(metrics, indent=2) + "\n")
+        metrics = finished_record(cfg, resolved, run_dir)
+        if metrics is None:
+            check_checkpoint(cfg, run_dir)
+            atomic_write_text(run_dir / CONFIG, OmegaConf.to_yaml(resolved))
+            train_images, test_images = load_data(cfg)
+            log.info("data: %d training, %d test images of %s; JAX device %s", len(train_images),
+                     len(test_images), "x".join(map(str, train_images.shape[1:])), jax.devices()[0].device_kind)
+            logger = make_logger(cfg, run_dir)
+            try:
+                metrics = train_and_evaluate(cfg, run_dir, train_images, test_images, logger)
+            finally:
+                logger.close()
+            metrics["wall_s"] = time.perf_counter() - t_start
+            atomic_write_text(run_dir / METRICS, json.dumps(metrics, indent=2) + "\n")
     log.info("rate %.2f bits/digit (strings %.2f, container %.2f), PSNR %.2f dB, mismatches %d -> %s",
              metrics["rate_info_bits"], metrics["rate_string_bits"], metrics["rate_container_bits"],
              metrics["psnr_db"], metrics["decode_mismatches"], run_dir / METRICS)
@@ -69,19 +71,40 @@ def run(dictconfig, run_dir: Path) -> dict:
     return metrics
 
 
-def finished_record(cfg, run_dir: Path) -> dict | None:
+# settings that change neither the model nor its record: how a run shows progress, where the data lies
+_NOT_COMPARED = {"progress", "pin_core", "logger", "data.dir"}
+
+
+def _flat(tree, prefix="") -> dict:
+    if not isinstance(tree, dict):
+        return {prefix[:-1]: tree}
+    return {k: v for key, sub in tree.items() for k, v in _flat(sub, f"{prefix}{key}.").items()}
+
+
+def check_checkpoint(cfg, run_dir: Path) -> None:
+    """ForeignRunError if run_dir holds a checkpoint made with other settings (before anything is written)."""
+    if (run_dir / CHECKPOINT).exists():
+        checkpoint.check_identity(run_dir, checkpoint.read(run_dir)["identity"], config.identity(cfg))
+
+
+def finished_record(cfg, resolved: dict, run_dir: Path) -> dict | None:
     """A finished run whose checkpoint was removed (to save space, or a run copied from elsewhere) has
-    nothing to resume or re-evaluate from: its record is kept, not retrained over. None otherwise."""
+    nothing to resume or re-evaluate from: its record is kept, not trained over, if its config.yaml and
+    record agree with these settings (all but _NOT_COMPARED); else ForeignRunError. None: not such a run."""
     if not (run_dir / METRICS).exists() or (run_dir / CHECKPOINT).exists():
         return None
     try:
         record = json.loads(read_regular(run_dir / METRICS, 1 << 20, "a run record"))
-        same = all(record.get(k) == v for k, v in config.record(cfg).items())
-    except (ValueError, AttributeError):
-        record, same = None, False
-    if not same:
-        raise RdsweepError(f"{run_dir} holds a record (metrics.json) of other settings or an unreadable one, and no "
-                           "checkpoint: use another run directory or delete it")
+        kept, now = _flat(OmegaConf.to_container(read_config(run_dir))), _flat(resolved)
+        differ = [k for k, v in config.record(cfg).items() if record.get(k) != v] + [
+            k for k, v in now.items() if k in kept and kept[k] != v and k not in _NOT_COMPARED
+            and k.split(".")[0] not in _NOT_COMPARED]
+    except (RdsweepError, ValueError, AttributeError, OSError, RecursionError) as e:
+        differ = [f"unreadable: {e}"]
+    if differ:
+        raise ForeignRunError(f"{run_dir} holds a finished run (metrics.json, config.yaml) of other settings "
+                              f"({', '.join(dict.fromkeys(differ))}) and no checkpoint: use another run directory "
+                              "or delete it")
     log.info("%s is finished (metrics.json, no checkpoint to resume): record kept; delete the directory to "
              "train again", run_dir)
     return record

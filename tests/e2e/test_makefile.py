@@ -5,6 +5,8 @@ import subprocess
 import venv
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT
 
 
@@ -41,6 +43,22 @@ def test_the_stamp_is_stale_when_the_interpreters_rdsweep_is_another_checkout(tm
         (tmp_path / "rdsweep" / "__init__.py").write_text("")
         env = {**os.environ, "PYTHONPATH": str(tmp_path)}
         assert "pip install" in make_n("install", env=env).stdout
+    finally:
+        if created:
+            stamp.unlink()
+
+
+def test_the_stamp_stays_fresh_when_this_checkout_is_installed():
+    import rdsweep
+
+    if Path(rdsweep.__file__).resolve().parent != ROOT / "rdsweep":
+        pytest.skip("this interpreter's rdsweep is not this checkout (make install first)")
+    stamp = stamp_of_this_interpreter()
+    created = not stamp.exists()
+    stamp.parent.mkdir(exist_ok=True)
+    stamp.touch()
+    try:
+        assert "pip install" not in make_n("install").stdout
     finally:
         if created:
             stamp.unlink()
