@@ -71,6 +71,9 @@ def run(dictconfig, run_dir: Path) -> dict:
     return metrics
 
 
+# what the log line and the mismatch check read from a record
+_RECORDED = ("rate_info_bits", "rate_string_bits", "rate_container_bits", "psnr_db", "decode_mismatches",
+             "container_decode_mismatches")
 # settings that change neither the model nor its record: how a run shows progress, where the data lies
 _NOT_COMPARED = {"progress", "pin_core", "logger", "data.dir"}
 
@@ -96,15 +99,16 @@ def finished_record(cfg, resolved: dict, run_dir: Path) -> dict | None:
     try:
         record = json.loads(read_regular(run_dir / METRICS, 1 << 20, "a run record"))
         kept, now = _flat(OmegaConf.to_container(read_config(run_dir))), _flat(resolved)
-        differ = [k for k, v in config.record(cfg).items() if record.get(k) != v] + [
+        differ = [f"{k} missing" for k in _RECORDED if not isinstance(record.get(k), (int, float))]
+        differ += [k for k, v in config.record(cfg).items() if record.get(k) != v] + [
             k for k, v in now.items() if k in kept and kept[k] != v and k not in _NOT_COMPARED
             and k.split(".")[0] not in _NOT_COMPARED]
     except (RdsweepError, ValueError, AttributeError, OSError, RecursionError) as e:
         differ = [f"unreadable: {e}"]
     if differ:
-        raise ForeignRunError(f"{run_dir} holds a finished run (metrics.json, config.yaml) of other settings "
-                              f"({', '.join(dict.fromkeys(differ))}) and no checkpoint: use another run directory "
-                              "or delete it")
+        raise ForeignRunError(f"{run_dir} holds a finished run (metrics.json, config.yaml, no checkpoint) that is "
+                              f"not this one ({', '.join(dict.fromkeys(differ))}): use another run directory or "
+                              "delete it")
     log.info("%s is finished (metrics.json, no checkpoint to resume): record kept; delete the directory to "
              "train again", run_dir)
     return record

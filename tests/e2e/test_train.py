@@ -60,7 +60,8 @@ def test_a_finished_run_without_its_checkpoint_keeps_its_record(trained_run, tmp
     assert not (run_dir / "checkpoint.msgpack").exists()
     for other in ("train.epochs=2", "codec.tail_mass=0.01"):  # a training and an evaluation setting
         r = run_train("lmbda=500", *QUICK[:-2], other, "progress=false", f"hydra.run.dir={run_dir}")
-        one_error_line(r, "holds a finished run (metrics.json, config.yaml) of other settings")
+        one_error_line(r, "holds a finished run (metrics.json, config.yaml, no checkpoint) that is not this one")
+        assert other.split("=")[0] in r.stderr  # names the setting that differs
         assert kept == {name: (run_dir / name).read_bytes() for name in kept}
         assert not (run_dir / "failed.txt").exists()  # the aggregation still counts the kept record
 
