@@ -67,8 +67,9 @@ def bd_table(settings: list, anchors: list) -> pd.DataFrame:
     With one seed a side, ``bd_rate_pct`` / ``bd_psnr_db`` compare the two curves. With several seeds, they
     are computed for each pair of seeds (matched seeds where both sides have them, else every combination):
     ``bd_rate_pct`` is then their mean, ``bd_rate_ci95`` the 95% Student-t half-width over the ``bd_pairs``
-    pairs, ``bd_rate_ci_includes_0`` whether the interval holds 0 (the same for BD-PSNR); the BD-rate of the
-    seed-mean curves is kept as ``bd_rate_pct_of_means``.
+    pairs where it is defined (the note says how many are not, and why), ``bd_rate_ci_includes_0`` whether
+    the interval holds 0 (the same for BD-PSNR); the BD-rate of the seed-mean curves is kept as
+    ``bd_rate_pct_of_means``.
     """
     rows = []
     for name, g in settings:
@@ -84,8 +85,15 @@ def bd_table(settings: list, anchors: list) -> pd.DataFrame:
                 for m in ("bd_rate", "bd_psnr"):
                     unit = "pct" if m == "bd_rate" else "db"
                     mean, ci, n = interval([p[f"{m}_{unit}"] for p in per])
-                    row.update({f"{m}_{unit}": mean, f"{m}_ci95": ci, "bd_pairs": n})
+                    row.update({f"{m}_{unit}": mean, f"{m}_ci95": ci})
+                    if m == "bd_rate":
+                        row["bd_pairs"] = n
                     if np.isfinite(ci):
                         row[f"{m}_ci_includes_0"] = "yes" if abs(mean) <= ci else "no"
+                lost = [p.get("note", "") for p in per if np.isnan(p["bd_rate_pct"])]
+                if lost and len(lost) < len(per):
+                    why = "; ".join(dict.fromkeys(lost))
+                    row["note"] = "; ".join(filter(None, [row.get("note"),
+                                                          f"{len(lost)} of {len(per)} seed pairs undefined ({why})"]))
             rows.append(row)
     return pd.DataFrame(rows)

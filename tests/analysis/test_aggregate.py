@@ -123,3 +123,17 @@ def test_setting_labels_print_whole_numbers_though_joined_with_baselines_nans():
                latent_dims=256.0, epochs=126.0, variant="cosine", test_digits=10000.0)
     assert setting_label(tuple(key[k] for k in SETTING), True) == \
         "deep_factorized, mse, latent 256, 126 ep, cosine, 10000 test digits"
+
+
+def test_a_seed_pair_without_a_bd_rate_is_named_not_silently_dropped():
+    from rdsweep.analysis.bd import bd_table
+
+    rows = [{"seed": s, "lmbda": lm, "rate_info_bits": r, "psnr_db": d}
+            for s in (0, 1, 2) for lm, r, d in zip((1, 2, 3, 4), (10, 20, 40, 80), (20, 24, 27, 29))]
+    rows[-1]["psnr_db"] = 26  # seed 2's last point is off the Pareto front: 3 points left, no BD-rate
+    learned = pd.DataFrame(rows)
+    anchor = pd.DataFrame({"lmbda": [1, 2, 3, 4, 5], "rate_info_bits": [15, 30, 60, 120, 240],
+                           "psnr_db": [19, 23, 26, 28, 30]})
+    row = bd_table([("ours", learned)], [("codec", anchor)]).iloc[0]
+    assert row["bd_pairs"] == 2 and "1 of 3 seed pairs undefined (fewer than 4 lossy points)" in row["note"]
+    assert row["bd_rate_pct"] < 0
