@@ -103,6 +103,16 @@ def untrained_codec(shape=(28, 28, 1), latent_dims=50, prior="deep_factorized", 
     return Codec(M(spec, params, M.entropy_from_training(spec, params, 2.0**-8)), {"lmbda": 500.0})
 
 
+def put(path, value):
+    """A ``forge`` change: set state[path...] to value (or value(old))."""
+    def change(state):
+        node = state
+        for k in path[:-1]:
+            node = node[k]
+        node[path[-1]] = value(node[path[-1]]) if callable(value) else value
+    return change
+
+
 def forge(src: Path, dst: Path, change=None, payload: bytes | None = None, version: int = 2) -> Path:
     """A model file whose payload is ``change``d (or replaced), then re-hashed: intact, maybe invalid."""
     import hashlib

@@ -30,7 +30,7 @@ import pytest
 from flax import serialization
 from PIL import Image
 
-from tests.conftest import MNIST_DIR, ROOT, _env, forge, untrained_codec
+from tests.conftest import MNIST_DIR, ROOT, _env, forge, put, untrained_codec
 
 LIMIT_MB = 1024  # peak memory of one command
 COUNTS: dict = {}  # class -> [fast cases, slow cases]
@@ -184,16 +184,6 @@ def config(**kw):
 
 def config_text(text: str):
     return lambda state: state.update(config=text)
-
-
-def put(path, value):
-    """Set state[path...] to value (or value(old))."""
-    def change(state):
-        node = state
-        for k in path[:-1]:
-            node = node[k]
-        node[path[-1]] = value(node[path[-1]]) if callable(value) else value
-    return change
 
 
 def tables(fn):
@@ -1002,7 +992,7 @@ def test_a_sigkilled_decompress_leaves_a_temp_the_next_one_removes(shared, many,
 count("signals", 1, slow=True)
 
 
-# ---- found while probing: a forged model let a forged count decode without bound (now: check_count) ---------------------------------
+# ---- found while probing: a forged model let a forged count decode without bound (now: check_count) ------
 
 def _peaked(a):  # valid tables (every count >= 1, sums 2**24) whose likeliest symbol costs ~1e-5 bits
     c = np.ones_like(a)

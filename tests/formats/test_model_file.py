@@ -9,7 +9,7 @@ from flax import serialization
 from rdsweep.codec import Codec, load
 from rdsweep.errors import RdsweepError
 from rdsweep.formats import model_file
-from tests.conftest import forge, untrained_codec
+from tests.conftest import forge, put, untrained_codec
 
 
 @pytest.fixture(scope="module")
@@ -26,31 +26,22 @@ def config_change(**kw):
     return change
 
 
-def set_in(path, value):
-    def change(state):
-        node = state
-        for k in path[:-1]:
-            node = node[k]
-        node[path[-1]] = value(node[path[-1]]) if callable(value) else value
-    return change
-
-
 CASES = {
-    "kernel shape": (set_in(["params", "analysis", "conv1", "kernel"], np.zeros((3, 3, 1, 20), np.float32)),
+    "kernel shape": (put(["params", "analysis", "conv1", "kernel"], np.zeros((3, 3, 1, 20), np.float32)),
                      "params.analysis.conv1.kernel: expected float32 (5, 5, 1, 20), got float32 (3, 3, 1, 20)"),
-    "kernel dtype": (set_in(["params", "analysis", "conv1", "kernel"], lambda a: a.astype(np.float64)),
+    "kernel dtype": (put(["params", "analysis", "conv1", "kernel"], lambda a: a.astype(np.float64)),
                      "expected float32 (5, 5, 1, 20), got float64"),
-    "kernel rank": (set_in(["params", "analysis", "conv1", "kernel"], lambda a: a.reshape(-1)), "got float32 (500,)"),
-    "non-finite weight": (set_in(["params", "synthesis", "dense1", "bias"], lambda a: a * np.nan),
+    "kernel rank": (put(["params", "analysis", "conv1", "kernel"], lambda a: a.reshape(-1)), "got float32 (500,)"),
+    "non-finite weight": (put(["params", "synthesis", "dense1", "bias"], lambda a: a * np.nan),
                           "params.synthesis.dense1.bias: holds non-finite values"),
     "missing collection": (lambda s: s["params"].pop("synthesis"), "params: expected ['analysis', 'synthesis']"),
-    "weights not arrays": (set_in(["params", "analysis", "dense2", "bias"], 3), "expected an array, got int"),
-    "tables of another size": (set_in(["entropy", "y", "counts"], lambda a: a[:-1]), "do not form R rows"),
+    "weights not arrays": (put(["params", "analysis", "dense2", "bias"], 3), "expected an array, got int"),
+    "tables of another size": (put(["entropy", "y", "counts"], lambda a: a[:-1]), "do not form R rows"),
     "fewer table rows": (lambda s: s["entropy"]["y"].update({k: v[:-1] for k, v in s["entropy"]["y"].items()}),
                          "11 table rows, but the model has 12 latent dimensions"),
-    "non-finite offset": (set_in(["entropy", "y", "offset"], lambda a: a * np.inf), "offset must be"),
-    "far table starts": (set_in(["entropy", "y", "lo"], lambda a: a + 2**40), "out of range"),
-    "table sums": (set_in(["entropy", "y", "counts"], lambda a: a * 2), "sum to 2\\*\\*24"),
+    "non-finite offset": (put(["entropy", "y", "offset"], lambda a: a * np.inf), "offset must be"),
+    "far table starts": (put(["entropy", "y", "lo"], lambda a: a + 2**40), "out of range"),
+    "table sums": (put(["entropy", "y", "counts"], lambda a: a * 2), "sum to 2\\*\\*24"),
     "tables missing": (lambda s: s["entropy"].pop("y"), "no coding tables for 'y'"),
     "huge latent": (config_change(latent_dims=10**9), "latent_dims must be a whole number in 1..4096"),
     "huge image": (config_change(shape=[40000, 40000, 1]), "up to 4096"),
