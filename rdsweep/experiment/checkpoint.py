@@ -49,15 +49,20 @@ def check_identity(run_dir: Path, saved: dict, identity: dict) -> None:
             "directory (hydra.run.dir=...) or delete it")
 
 
-def restore(run_dir: Path, params, opt_state, identity: dict):
-    """(params, opt_state, epoch, history) from run_dir's checkpoint if it has one and it matches, else None."""
-    path = Path(run_dir) / CHECKPOINT
-    if not path.exists():
+def matching(run_dir: Path, identity: dict) -> dict | None:
+    """run_dir's checkpoint state (as ``read``) if it has one, None if not; ForeignRunError if it was made
+    with other settings."""
+    if not (Path(run_dir) / CHECKPOINT).exists():
         return None
     state = read(run_dir)
     check_identity(run_dir, state["identity"], identity)
+    return state
+
+
+def restore(run_dir: Path, state: dict, params, opt_state):
+    """(params, opt_state, epoch, history) from run_dir's ``matching`` state, into the given templates."""
     try:
         return (serialization.from_state_dict(params, state["params"]),
                 serialization.from_state_dict(opt_state, state["opt_state"]), state["epoch"], state["history"])
     except Exception as e:  # noqa: BLE001
-        raise RdsweepError(f"cannot read checkpoint {path} ({type(e).__name__}: {e})") from None
+        raise RdsweepError(f"cannot read checkpoint {Path(run_dir) / CHECKPOINT} ({type(e).__name__}: {e})") from None

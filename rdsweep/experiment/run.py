@@ -51,14 +51,14 @@ def run(dictconfig, run_dir: Path) -> dict:
     with RunLock(run_dir):
         metrics = finished_record(cfg, resolved, run_dir)
         if metrics is None:
-            check_checkpoint(cfg, run_dir)
+            saved = checkpoint.matching(run_dir, config.identity(cfg))  # before anything is written
             atomic_write_text(run_dir / CONFIG, OmegaConf.to_yaml(resolved))
             train_images, test_images = load_data(cfg)
             log.info("data: %d training, %d test images of %s; JAX device %s", len(train_images),
                      len(test_images), "x".join(map(str, train_images.shape[1:])), jax.devices()[0].device_kind)
             logger = make_logger(cfg, run_dir)
             try:
-                metrics = train_and_evaluate(cfg, run_dir, train_images, test_images, logger)
+                metrics = train_and_evaluate(cfg, run_dir, train_images, test_images, logger, saved)
             finally:
                 logger.close()
             metrics["wall_s"] = time.perf_counter() - t_start
@@ -82,12 +82,6 @@ def _flat(tree, prefix="") -> dict:
     if not isinstance(tree, dict):
         return {prefix[:-1]: tree}
     return {k: v for key, sub in tree.items() for k, v in _flat(sub, f"{prefix}{key}.").items()}
-
-
-def check_checkpoint(cfg, run_dir: Path) -> None:
-    """ForeignRunError if run_dir holds a checkpoint made with other settings (before anything is written)."""
-    if (run_dir / CHECKPOINT).exists():
-        checkpoint.check_identity(run_dir, checkpoint.read(run_dir)["identity"], config.identity(cfg))
 
 
 def finished_record(cfg, resolved: dict, run_dir: Path) -> dict | None:
@@ -114,15 +108,16 @@ def finished_record(cfg, resolved: dict, run_dir: Path) -> dict | None:
     return record
 
 
-def train_and_evaluate(cfg, run_dir: Path, train_images, test_images, logger) -> dict:
-    """Train (resuming), build the coding tables, code the test images for real: the record (no wall_s)."""
+def train_and_evaluate(cfg, run_dir: Path, train_images, test_images, logger, saved=None) -> dict:
+    """Train (resuming from ``saved``, a ``checkpoint.matching`` state), build the coding tables, code the test
+    images for real: the record (no wall_s)."""
     M = models.get(cfg.model.name)
     spec = ModelSpec(config.as_dict(cfg.model), config.as_dict(cfg.prior), int(cfg.latent_dims),
                      tuple(train_images.shape[1:]))
     M.check(spec)
     params = M.init_params(spec, jax.random.fold_in(jax.random.key(int(cfg.seed)), 0))
     params, history, info = train.fit(cfg, spec, M.make_net(spec), params, train_images, run_dir, log=log.info,
-                                      logger=logger, preview=test_images[: cfg.logger.images])
+                                      logger=logger, preview=test_images[: cfg.logger.images], saved=saved)
     atomic_write_text(run_dir / HISTORY, pd.DataFrame(history).to_csv(index=False))
     train.check_converging(cfg, history)
 

@@ -103,8 +103,9 @@ def learning_rate(train, steps_per_epoch: int):
 
 
 def fit(cfg, spec: ModelSpec, net, params, train_images: np.ndarray, run_dir, log=print, logger=NullLogger(),
-        preview=None):
-    """Train for cfg.train.epochs, resuming from run_dir's checkpoint; checkpoint after every epoch.
+        preview=None, saved=None):
+    """Train for cfg.train.epochs, resuming from ``saved`` (run_dir's checkpoint state from
+    ``checkpoint.matching``, or None to start afresh); checkpoint into run_dir after every epoch.
     ``logger`` gets the step scalars and, after every epoch, the ``preview`` images' reconstructions.
 
     ``cfg``: the validated Config. Returns (params, history, info), info = {"digits_per_s" (last epoch),
@@ -119,7 +120,7 @@ def fit(cfg, spec: ModelSpec, net, params, train_images: np.ndarray, run_dir, lo
     opt_state = optimizer.init(params)
     ident = config.identity(cfg)
     start, history = 0, []
-    restored = checkpoint.restore(run_dir, params, opt_state, ident)
+    restored = checkpoint.restore(run_dir, saved, params, opt_state) if saved is not None else None
     if restored is not None:
         params, opt_state, start, history = restored
         if start > cfg.train.epochs:
@@ -135,6 +136,7 @@ def fit(cfg, spec: ModelSpec, net, params, train_images: np.ndarray, run_dir, lo
     noise_key, shuffle_key = jax.random.fold_in(seed_key, 1), jax.random.fold_in(seed_key, 2)
     x0 = jnp.zeros((1, *train_images.shape[1:]), jnp.float32)
     term_names = sorted(jax.eval_shape(lambda p: net.apply({"params": p}, x0, noise_key)[2], params))
+    scalar_names = ["loss", "rate_bits", "distortion", *term_names]
     k = STEPS_PER_CALL if steps % STEPS_PER_CALL == 0 else 1
     t0 = time.perf_counter()
     step = make_train_step(net, optimizer, config.value_of(cfg.distortion), k).lower(
@@ -159,8 +161,7 @@ def fit(cfg, spec: ModelSpec, net, params, train_images: np.ndarray, run_dir, lo
                 sums[:] += m
                 losses[s0 + i] = m[0]
                 if logger.every and (epoch * steps + s0 + i) % logger.every == 0:
-                    names = ["loss", "rate_bits", "distortion", *term_names]
-                    logger.scalars(epoch * steps + s0 + i, dict(zip(names, m)))
+                    logger.scalars(epoch * steps + s0 + i, dict(zip(scalar_names, m)))
             bar.update(B * len(metrics))
             bar.set_postfix(loss=f"{sums[0] / (s0 + len(metrics)):.2f}", refresh=False)
 
