@@ -1,28 +1,25 @@
 # rdsweep: `make sweep` runs the main job, `make test` the tests; both install what is missing first.
+# The study's settings live in conf/experiment/*.yaml (Hydra experiment configs); the targets only call them.
 PYTHON ?= python3
 # one install stamp per interpreter and extras (a new virtualenv installs again), redone when pyproject.toml changes
 PYKEY := $(shell $(PYTHON) -c 'import sys, hashlib; print(hashlib.sha1(sys.prefix.encode()).hexdigest()[:10])')
-# MNIST IDX files: RDSWEEP_DATA_DIR if set, else ../shared/data/mnist when present, else data/mnist
-ifeq ($(origin RDSWEEP_DATA_DIR), undefined)
-ifneq ($(wildcard ../shared/data/mnist/.),)
-export RDSWEEP_DATA_DIR := $(abspath ../shared/data/mnist)
-endif
-endif
 RDSWEEP := $(PYTHON) -m rdsweep.cli
+TRAIN := $(PYTHON) -m rdsweep
+# Optional overrides of an experiment's own settings (empty: the experiment's), e.g. make sweep SEEDS=0,1,2
+LAMBDAS ?=
+SEEDS ?=
+EPOCHS ?=
+MODEL ?=
+PRIOR ?=
+OVERRIDES = $(if $(LAMBDAS),lmbda=$(LAMBDAS)) $(if $(SEEDS),seed=$(SEEDS)) $(if $(EPOCHS),train.epochs=$(EPOCHS)) \
+  $(if $(MODEL),model=$(MODEL)) $(if $(PRIOR),prior=$(PRIOR))
 LMBDA ?= 500
-LAMBDAS ?= 300,500,1000,2000
-EPOCHS ?= 5
-PRIOR ?= deep_factorized
-MODEL ?= seed
-SEEDS ?= 0
 SWEEPS ?= outputs/sweeps
+RUNS ?= outputs/runs
 BASELINES ?= outputs/baselines
 HIGHRATE ?= outputs/highrate
-HIGH_LAMBDAS ?= 100000,1000000,10000000,100000000
-HIGH_EPOCHS ?= 126
-RUN ?= $(SWEEPS)/mnist-$(MODEL)-$(PRIOR)-mae-d50-e$(EPOCHS)-s0/lmbda=2000
-LATENTS ?= 5,10,20,50,100
-LATENT_LAMBDAS ?= 500,2000
+RUN ?= $(SWEEPS)/mnist-$(or $(MODEL),seed)-$(or $(PRIOR),deep_factorized)-mae-d50-e$(or $(EPOCHS),5)-s0/lmbda=2000
+TEST_JOBS ?= 2
 LAUNCHER ?= basic# basic (one job at a time), joblib (local processes), slurm (PARTITION=...)
 PARTITION ?=
 ARGS ?=
@@ -42,43 +39,46 @@ STAMP := .make/install-$(PYKEY)-$(subst $(comma),-,$(EXTRAS))
 HERE := $(shell $(PYTHON) -c 'import sys; sys.path.pop(0); import importlib.util as u, os; s = u.find_spec("rdsweep"); \
   sys.exit(s is None or os.path.realpath(list(s.submodule_search_locations)[0]) != os.path.realpath(sys.argv[1]))' \
   '$(CURDIR)/rdsweep' 2>/dev/null && echo yes)
+# the run directories the table is made of: those that exist when the recipe runs (a sweep makes its own first)
+# after a sweep (exit status in $$status): the table, unless the sweep failed before any run finished
+AFTER = status=$$?; [ $$status -ne 0 ] && [ -z "$$(find $(1) -name metrics.json 2>/dev/null | head -n 1)" ] && exit $$status;
+TABLE = $(RDSWEEP) aggregate $$(for d in $(SWEEPS) $(RUNS) $(HIGHRATE) $(BASELINES); do [ -d $$d ] && echo $$d; done) \
+  --out $(SWEEPS)
 
 .PHONY: install run sweep table baselines figures highrate-sweep latent-sweep bench bench-peer test test-all test-cluster clean
 
 install: $(STAMP)
 $(STAMP): pyproject.toml $(if $(HERE),,FORCE)
+	@echo "installing rdsweep and its dependencies into $$($(PYTHON) -c 'import sys; print(sys.prefix)') (pip install -e '.[$(EXTRAS)]'; a few minutes the first time)"
 	$(PYTHON) -m pip install -q -e '.[$(EXTRAS)]'
 	@mkdir -p $(dir $@) && touch $@
 
 run: $(STAMP)            ## one lambda: make run LMBDA=2000 ARGS="prior=logistic"
-	$(PYTHON) -m rdsweep lmbda=$(LMBDA) model=$(MODEL) prior=$(PRIOR) $(ARGS)
+	$(TRAIN) lmbda=$(LMBDA) $(if $(MODEL),model=$(MODEL)) $(if $(PRIOR),prior=$(PRIOR)) $(ARGS)
 
-sweep: $(STAMP)          ## the main job: multirun over LAMBDAS (x SEEDS), then the aggregation stage
-	$(PYTHON) -m rdsweep -m lmbda=$(LAMBDAS) seed=$(SEEDS) train.epochs=$(EPOCHS) model=$(MODEL) prior=$(PRIOR) \
-	  hydra.sweep.dir=$(SWEEPS) $(HYDRA_LAUNCHER) $(ARGS); \
-	status=$$?; $(RDSWEEP) aggregate $(SWEEPS) $(wildcard $(HIGHRATE) $(BASELINES)) --out $(SWEEPS) && exit $$status
+sweep: $(STAMP)          ## the main job: conf/experiment/table1.yaml (x SEEDS), then the aggregation stage
+	$(TRAIN) -m +experiment=table1 hydra.sweep.dir=$(SWEEPS) $(OVERRIDES) $(HYDRA_LAUNCHER) $(ARGS); \
+	$(call AFTER,$(SWEEPS)) mkdir -p $(SWEEPS) && $(TABLE) && exit $$status
 
-table: $(STAMP)          ## re-aggregate existing runs (+ high-rate runs and baselines if any) -> rd.csv, table1.md, rd_curve, bd.csv
-	$(RDSWEEP) aggregate $(SWEEPS) $(wildcard $(HIGHRATE) $(BASELINES)) --out $(SWEEPS)
+table: $(STAMP)          ## re-aggregate the runs in SWEEPS, RUNS, HIGHRATE, BASELINES -> rd.csv, table1.md, rd_curve, bd.csv
+	@mkdir -p $(SWEEPS)
+	$(TABLE)
 
-baselines: $(STAMP)      ## DCT, 8x8 DCT, PCA, PNG/JPEG/WebP/JPEG 2000/AVIF/JPEG XL records into OUT, then the table
-	$(PYTHON) -m pip install -q -e '.[baselines]'
-	$(RDSWEEP) baselines --out $(or $(OUT),$(BASELINES))
-	$(RDSWEEP) aggregate $(SWEEPS) $(wildcard $(HIGHRATE)) $(or $(OUT),$(BASELINES)) --out $(SWEEPS)
+baselines: $(STAMP)      ## conf/experiment/baselines.yaml: DCT, 8x8 DCT, PCA, PNG/JPEG/WebP/... records, then the table
+	$(TRAIN) +experiment=baselines hydra.run.dir=$(BASELINES) $(ARGS)
+	@mkdir -p $(SWEEPS)
+	$(TABLE)
 
 figures: $(STAMP)        ## the report's figures from one trained run (default: the sweep's lambda=2000 run)
 	$(RDSWEEP) figures $(RUN)
 
-highrate-sweep: $(STAMP) ## the high-rate setting (MSE, latent 256, 126 epochs, cosine) over HIGH_LAMBDAS -> outputs/highrate
-	$(PYTHON) -m rdsweep -m lmbda=$(HIGH_LAMBDAS) distortion=mse latent_dims=256 train.epochs=$(HIGH_EPOCHS) \
-	  train.lr_schedule=cosine seed=$(SEEDS) \
-	  model=$(MODEL) prior=$(PRIOR) hydra.sweep.dir=$(HIGHRATE) $(HYDRA_LAUNCHER) $(ARGS); \
-	status=$$?; $(RDSWEEP) aggregate $(SWEEPS) $(wildcard $(HIGHRATE) $(BASELINES)) --out $(SWEEPS) && exit $$status
+highrate-sweep: $(STAMP) ## conf/experiment/highrate.yaml (MSE, latent 256, 126 epochs, cosine) -> HIGHRATE, then the table
+	$(TRAIN) -m +experiment=highrate hydra.sweep.dir=$(HIGHRATE) $(OVERRIDES) $(HYDRA_LAUNCHER) $(ARGS); \
+	$(call AFTER,$(HIGHRATE)) mkdir -p $(SWEEPS) && $(TABLE) && exit $$status
 
-latent-sweep: $(STAMP)   ## latent_dims in LATENTS at two lambdas -> outputs/latent (rd.csv, latent_study.png)
-	$(PYTHON) -m rdsweep -m latent_dims=$(LATENTS) lmbda=$(LATENT_LAMBDAS) seed=$(SEEDS) train.epochs=$(EPOCHS) \
-	  model=$(MODEL) prior=$(PRIOR) hydra.sweep.dir=outputs/latent $(HYDRA_LAUNCHER) $(ARGS); \
-	status=$$?; $(RDSWEEP) aggregate outputs/latent && exit $$status
+latent-sweep: $(STAMP)   ## conf/experiment/latent.yaml (latent 5 ... 100 at lambda 500, 2000) -> outputs/latent
+	$(TRAIN) -m +experiment=latent $(OVERRIDES) $(HYDRA_LAUNCHER) $(ARGS); \
+	$(call AFTER,outputs/latent) $(RDSWEEP) aggregate outputs/latent && exit $$status
 
 bench: $(STAMP)          ## speed/overhead/memory table (ARGS="--slow-layers", "--run RUN_DIR", "--profile")
 	$(RDSWEEP) bench $(ARGS)
@@ -86,11 +86,11 @@ bench: $(STAMP)          ## speed/overhead/memory table (ARGS="--slow-layers", "
 bench-peer: $(STAMP)     ## ours vs the TensorFlow Compression reference, side by side (ARGS="--repeats 3 --sweep")
 	$(PYTHON) benchmarks/compare.py $(ARGS)
 
-test: $(STAMP)           ## the test suite without the slow tests (CI: .ci/run)
-	$(PYTHON) -m pytest -m "not slow" -q
+test: $(STAMP)           ## the test suite without the slow tests (CI: .ci/run), TEST_JOBS processes side by side
+	$(PYTHON) -m pytest -m "not slow" -q -n $(TEST_JOBS)
 
-test-all: $(STAMP)       ## every test, the slow ones too (10k-digit round trip, the wheel in a fresh venv)
-	$(PYTHON) -m pytest -q
+test-all: $(STAMP)       ## every test, the slow ones too (10k-digit round trips, the wheel in a fresh venv)
+	$(PYTHON) -m pytest -q -n $(TEST_JOBS)
 
 test-cluster: $(STAMP)   ## the SLURM launcher on a local one-node SLURM cluster (needs root and apt; not in make test)
 	$(MAKE) --no-print-directory install LAUNCHER=slurm
@@ -98,5 +98,7 @@ test-cluster: $(STAMP)   ## the SLURM launcher on a local one-node SLURM cluster
 
 FORCE:
 
-clean:
+clean:                   ## install stamps, test caches, and failed runs with nothing to resume (other runs stay)
 	rm -rf .make .pytest_cache .hypothesis
+	@for f in $$(find outputs -name failed.txt 2>/dev/null); do d=$$(dirname "$$f"); \
+	  [ -e "$$d/checkpoint.msgpack" ] || [ -e "$$d/metrics.json" ] || { echo "removing the failed run $$d"; rm -r "$$d"; }; done

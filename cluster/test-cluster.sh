@@ -9,16 +9,18 @@
 #      holds the error, sacct shows that array task FAILED and the other COMPLETED.
 #
 # Environment: PYTHON (default python3; its rdsweep must have the `launchers` extra), RDSWEEP_DATA_DIR
-# (default ../shared/data/mnist next to the repository), KEEP=1 keeps the temporary directory after a pass
+# (default: rdsweep's own rule, ~/.cache/rdsweep/mnist, downloaded if missing), KEEP=1 keeps the temporary directory after a pass
 # (it is always kept after a failure). Prints PASS/FAIL per check; exits 1 if any check failed.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PYTHON=${PYTHON:-python3}
 PARTITION=local   # cluster/slurm-local.sh's partition
-export RDSWEEP_DATA_DIR=${RDSWEEP_DATA_DIR:-$REPO/../shared/data/mnist}
-RDSWEEP_DATA_DIR=$(cd "$RDSWEEP_DATA_DIR" && pwd)   # absolute: the jobs must find it from any directory
 PYTHON=$(command -v "$PYTHON")                       # absolute: the jobs run this interpreter again
+# the data by rdsweep's rule (downloaded if missing), as an absolute path: the jobs must find it from any directory
+RDSWEEP_DATA_DIR=$("$PYTHON" -c 'from rdsweep import data; from rdsweep.config import DataConfig as D
+c = D(); data.ensure_available(c); print(data.data_dir(c).resolve())')
+export RDSWEEP_DATA_DIR
 
 [ "$(id -u)" = 0 ] || { echo "test-cluster: needs root (cluster/slurm-local.sh installs packages, starts daemons)" >&2; exit 2; }
 "$PYTHON" -c 'import hydra_plugins.hydra_submitit_launcher, hydra_plugins.rdsweep_launcher as m; m.StrictSlurmLauncher' \

@@ -9,11 +9,24 @@ from rdsweep import runtime  # noqa: F401 - cheap, and changes nothing until run
 __version__ = "0.2.0"
 
 
-def __getattr__(name):  # the codec on first use: importing rdsweep stays cheap (no JAX)
-    if name in ("load", "Codec"):
-        from rdsweep import codec
+def load(path):
+    """A codec (rdsweep.codec.Codec) from a model file (.rdsm) or a trained run directory."""
+    from pathlib import Path
 
-        return getattr(codec, name)
+    if Path(path).is_dir():
+        from rdsweep.experiment.rundir import load_codec
+
+        return load_codec(path)
+    from rdsweep.codec import Codec
+
+    return Codec.from_file(path)
+
+
+def __getattr__(name):  # the codec class on first use: importing rdsweep stays cheap (no JAX)
+    if name == "Codec":
+        from rdsweep.codec import Codec
+
+        return Codec
     raise AttributeError(f"module 'rdsweep' has no attribute {name!r}")
 
 

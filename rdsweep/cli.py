@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 from pathlib import Path
 
@@ -27,47 +26,58 @@ def _force(p):
 
 
 def cmd_export(args) -> None:
-    from rdsweep.codec import Codec
+    from rdsweep.experiment.rundir import load_codec
     from rdsweep.files import CHECKPOINT, CONFIG, TABLES, check_output
 
     check_output(args.output, [args.run_dir, *(args.run_dir / f for f in (CONFIG, CHECKPOINT, TABLES))], args.force)
-    codec = Codec.from_run(args.run_dir)
+    codec = load_codec(args.run_dir)
     codec.save(args.output, replace=args.force)
     print(f"exported {args.run_dir} (model {codec.model.name}, prior {codec.model.spec.prior['name']}, latent "
           f"{codec.model.spec.latent_dims}, lmbda {codec.meta.get('lmbda') or 0:g}) -> {args.output} "
           f"(fingerprint {codec.fingerprint.hex()})")
 
 
+def _model_inputs(model: Path) -> list:
+    """A model's files (a model file, or a run directory and the files of it that are read)."""
+    from rdsweep.files import CHECKPOINT, CONFIG, TABLES
+
+    return [model, *(model / f for f in (CONFIG, CHECKPOINT, TABLES))] if model.is_dir() else [model]
+
+
+def _images(n: int) -> str:
+    return f"{n} image{'s' if n != 1 else ''}"
+
+
 def cmd_compress(args) -> None:
-    from rdsweep.codec import Codec
+    import rdsweep
     from rdsweep.data.images import read_images
     from rdsweep.files import atomic_write_bytes, check_output
 
     pngs = sorted(p for p in args.input.iterdir() if p.suffix.lower() == ".png") if args.input.is_dir() else []
-    check_output(args.output, [args.input, args.model, *pngs], args.force)  # a directory's PNGs are inputs too
-    codec = Codec.from_file(args.model)
-    images = read_images(args.input, codec.shape)
+    check_output(args.output, [args.input, *_model_inputs(args.model), *pngs], args.force)  # PNGs are inputs too
+    codec = rdsweep.load(args.model)
+    images, names = read_images(args.input, codec.shape)
     symbols = codec.encode(images)
-    data = codec.compress(images)
+    data = codec.compress(images, names)
     atomic_write_bytes(args.output, data, replace=args.force)
     info = sum(codec.info_bits(symbols).values()).sum()
-    print(f"compressed {len(images)} images -> {args.output}: {len(data)} bytes "
-          f"({8 * len(data) / max(len(images), 1):.2f} bits/image with header; information content "
-          f"{info / max(len(images), 1):.2f} bits/image)")
+    print(f"compressed {_images(len(images))} -> {args.output}: {len(data)} bytes "
+          f"({8 * len(data) / len(images):.2f} bits/image with header{' and names' if names else ''}; "
+          f"information content {info / len(images):.2f} bits/image)")
 
 
 def cmd_decompress(args) -> None:
-    from rdsweep.codec import Codec
+    import rdsweep
     from rdsweep.data.images import write_images
     from rdsweep.files import check_output
     from rdsweep.formats import container
 
     is_dir = Path(args.output).suffix.lower() != ".npy"
-    check_output(args.output, [args.input, args.model], args.force, directory=is_dir)
-    codec = Codec.from_file(args.model)
-    images = codec.decompress(container.read(args.input))
-    write_images(images, args.output, replace=args.force)
-    print(f"decompressed {len(images)} images -> {args.output}")
+    check_output(args.output, [args.input, *_model_inputs(args.model)], args.force, directory=is_dir)
+    codec = rdsweep.load(args.model)
+    images, names = codec.decompress_named(container.read(args.input))
+    write_images(images, args.output, replace=args.force, names=names)
+    print(f"decompressed {_images(len(images))} -> {args.output}")
 
 
 def cmd_aggregate(args) -> None:
@@ -84,17 +94,32 @@ def cmd_figures(args) -> None:
 
 
 def cmd_baselines(args) -> None:
-    from rdsweep.analysis.baselines import STEPS, run_baselines
+    from rdsweep.analysis.baselines import run_baselines
     from rdsweep.config import DataConfig
 
     cfg = DataConfig(dir=args.data_dir, test_limit=args.test_limit)
-    run_baselines(args.out, [m for m in args.methods.split(",") if m], cfg, STEPS, args.progress)
+    run_baselines(args.out, [m for m in args.methods.split(",") if m], cfg, None, args.progress)
 
 
 def cmd_bench(args) -> None:
     from rdsweep.experiment.bench import bench
 
     bench(args)
+
+
+def positive(text: str) -> int:
+    """An argparse type: a whole number >= 1 (argparse reports anything else in one line)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= 10**9:
+        raise argparse.ArgumentTypeError(f"must be 1 .. 10**9, not {value}")
+    return value
+
+
+DATA_HELP = ("the MNIST IDX directory (default: $RDSWEEP_DATA_DIR, else ~/.cache/rdsweep/mnist; missing files are "
+             "downloaded there)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,16 +137,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("compress", help="images (.npy, .png or a directory of .png) -> one .rds file")
     c.add_argument("input", type=Path, help="uint8 .npy (N, H, W[, C]), an 8-bit PNG, or a directory of PNGs")
-    c.add_argument("-m", "--model", type=Path, required=True, help="the model file (.rdsm, from rdsweep export)")
+    c.add_argument("-m", "--model", type=Path, required=True,
+                   help="the model file (.rdsm, from rdsweep export) or a trained run directory")
     c.add_argument("-o", "--output", type=Path, required=True, help="the compressed file to write (.rds)")
     _force(c)
     c.set_defaults(fn=cmd_compress)
 
     d = sub.add_parser("decompress", help=".rds -> images (.npy, or a directory of PNGs)")
     d.add_argument("input", type=Path, help="a compressed file (.rds) made with the same model")
-    d.add_argument("-m", "--model", type=Path, required=True, help="the model file (.rdsm) it was made with")
+    d.add_argument("-m", "--model", type=Path, required=True,
+                   help="the model file (.rdsm) or run directory it was made with")
     d.add_argument("-o", "--output", type=Path, required=True,
-                   help="a .npy file, or a directory to fill with PNGs (00000.png, ...)")
+                   help="a .npy file (N, H, W, C), or a directory to fill with PNGs (the compressed PNGs' own names, "
+                        "else 00000.png, ...)")
     _force(d)
     d.set_defaults(fn=cmd_decompress)
 
@@ -140,22 +168,22 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", type=Path, default=Path("outputs/baselines"), help="default: outputs/baselines")
     b.add_argument("--methods", default="dct,blockdct,pca,png,webp_lossless,jpeg,webp,jpeg2000,avif,jpegxl",
                    help="comma-separated (default: all)")
-    b.add_argument("--data-dir", default=os.environ.get("RDSWEEP_DATA_DIR", "data/mnist"),
-                   help="the IDX directory (default: $RDSWEEP_DATA_DIR, else data/mnist)")
-    b.add_argument("--test-limit", type=int, default=None, help="only the first N test images")
+    b.add_argument("--data-dir", default=None, help=DATA_HELP)
+    b.add_argument("--test-limit", type=positive, default=None, help="only the first N test images")
     b.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bars (default: on a terminal)")
     b.set_defaults(fn=cmd_baselines)
 
     s = sub.add_parser("bench", help="training and coding speed, coding overheads, peak memory (no test)")
-    s.add_argument("--steps", type=int, default=150, help="timed training steps (default 150)")
-    s.add_argument("--batch", type=int, default=128, help="training batch (default 128)")
+    s.add_argument("--steps", type=positive, default=150, help="timed training steps (default 150)")
+    s.add_argument("--batch", type=positive, default=128, help="training batch (default 128)")
+    s.add_argument("--test-limit", type=positive, default=None, help="code only the first N test images")
+    s.add_argument("--reps", type=positive, default=30, help="calls per timing of --profile (best of 3; default 30)")
     s.add_argument("--lmbda", type=float, default=2000.0)
     s.add_argument("--model", default="seed", help="model (default seed)")
     s.add_argument("--prior", default="deep_factorized", help="prior (default deep_factorized)")
     s.add_argument("--run", type=Path, help="code with this trained run's model (default: the timed steps' model)")
-    s.add_argument("--data-dir", default=os.environ.get("RDSWEEP_DATA_DIR", "data/mnist"),
-                   help="the IDX directory (default: $RDSWEEP_DATA_DIR, else data/mnist)")
+    s.add_argument("--data-dir", default=None, help=DATA_HELP)
     s.add_argument("--slow-layers", action="store_true", help="flax ConvTranspose in the decoder (the reference)")
     s.add_argument("--profile", action="store_true", help="also time each layer's forward + backward pass")
     s.set_defaults(fn=cmd_bench)

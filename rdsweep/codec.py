@@ -20,7 +20,6 @@ Everything loaded from a file is validated against the model its config describe
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 
@@ -118,12 +117,6 @@ class Codec:
         config, params, entropy, fp = model_file.read(path)
         return cls.from_parts(config, params, entropy, str(path), fp)
 
-    @classmethod
-    def from_run(cls, run_dir) -> "Codec":
-        from rdsweep.experiment.rundir import load_codec
-
-        return load_codec(run_dir)
-
     def save(self, path, replace: bool = True) -> None:
         """Write the model file (.rdsm); with ``replace=False``, never over an existing file."""
         model_file.write(path, self.payload(), replace)
@@ -210,18 +203,22 @@ class Codec:
             raise RdsweepError(f"{n} images in one file: more than the {MAX_DECODE_BYTES // per_digit} one file "
                                "holds for this model (split them)")
 
-    def compress(self, images) -> bytes:
-        """uint8 images -> the bytes of an .rds file."""
+    def compress(self, images, names=None) -> bytes:
+        """uint8 images (N, H, W, C), or (N, H, W) for one channel -> the bytes of an .rds file; ``names``: the
+        images' file names (N distinct file names), kept in the file, or None."""
         images = self.images(images)
+        if len(images) == 0:
+            raise RdsweepError("no images to compress")
         self.check_count(len(images))
-        return container.pack(self.pack(self.encode(images)), len(images), self.shape, self.fingerprint)
+        if names is not None:
+            container.check_names(names, len(images))
+        return container.pack(self.pack(self.encode(images)), len(images), self.shape, self.fingerprint, names)
 
     def decompress(self, data: bytes) -> np.ndarray:
         """The bytes of an .rds file made with this model -> uint8 images (N, H, W, C)."""
-        version, n, payload = container.unpack(data, self.fingerprint, self.shape)
-        return self.decode(self.unpack(payload, n, version))
+        return self.decompress_named(data)[0]
 
-
-def load(path) -> Codec:
-    """A codec from a model file (.rdsm) or a trained run directory."""
-    return Codec.from_run(path) if Path(path).is_dir() else Codec.from_file(path)
+    def decompress_named(self, data: bytes) -> tuple[np.ndarray, list | None]:
+        """(images as ``decompress`` gives them, their names or None if the file holds none)."""
+        version, n, payload, names = container.unpack(data, self.fingerprint, self.shape)
+        return self.decode(self.unpack(payload, n, version)), names

@@ -12,12 +12,13 @@ import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Optional
+from typing import Any, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
 from rdsweep import models
+from rdsweep.data.download import default_dir
 from rdsweep.entropy.densities import PRIORS
 from rdsweep.errors import RdsweepError
 
@@ -44,7 +45,8 @@ def _check(ok: bool, message: str) -> None:
 class DataConfig:
     name: str = "mnist"
     source: Source = Source.auto
-    dir: str = "data/mnist"  # the IDX files: train-images-idx{3,4}-ubyte[.gz], t10k-images-idx{3,4}-ubyte[.gz]
+    dir: Optional[str] = None  # the IDX files (train-images-idx{3,4}-ubyte[.gz], t10k-...); None: the default rule
+    mirrors: Optional[List[str]] = None  # download sources (base URLs) of a named dataset; None: its canonical ones
     train_file: Optional[str] = None  # instead of dir: an IDX or .npy file of uint8 images
     test_file: Optional[str] = None
     tfds_name: str = "mnist"  # the tensorflow-datasets name (source tfds or auto)
@@ -100,6 +102,24 @@ class LoggerConfig:
         _check(0 <= self.images <= 64, f"logger.images must be 0..64, not {self.images}")
 
 
+BASELINE_METHODS = ["dct", "blockdct", "pca", "png", "webp_lossless", "jpeg", "webp", "jpeg2000", "avif", "jpegxl"]
+
+
+@dataclass
+class BaselinesConfig:
+    """``task=baselines`` (conf/experiment/baselines.yaml): classical transform coding and image codecs."""
+
+    methods: List[str] = field(default_factory=lambda: list(BASELINE_METHODS))
+    steps: Optional[List[float]] = None  # quantizer steps of the transforms (0..255 scale); None: 4 .. 1024
+
+    def __post_init__(self):
+        unknown = [m for m in self.methods if m not in BASELINE_METHODS]
+        _check(len(self.methods) > 0 and not unknown,
+               f"baselines.methods: one or more of {', '.join(BASELINE_METHODS)}, not {list(self.methods)}")
+        _check(self.steps is None or (0 < len(self.steps) <= 1000 and all(0 < s <= 1e6 for s in self.steps)),
+               f"baselines.steps: 1 to 1000 steps in (0, 1e6], not {self.steps}")
+
+
 @dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
@@ -115,12 +135,15 @@ class Config:
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     progress: Optional[bool] = None  # progress bars: null = only on a terminal
     pin_core: bool = False  # run on one CPU core no other rdsweep run holds (parallel sweep jobs: LAUNCHER=joblib)
+    task: str = "train"  # train (one lambda), or baselines (the classical baselines into the run directory)
+    baselines: BaselinesConfig = field(default_factory=BaselinesConfig)
     name: str = "${rdsweep_name:}"  # the run's name (run and sweep directories), from the settings
 
     def __post_init__(self):
         _check(0 < self.lmbda <= FLOAT32_MAX, f"lmbda must be a number > 0 and <= 3.4e38 (float32), not {self.lmbda}")
         _check(1 <= self.latent_dims <= 4096, f"latent_dims must be 1..4096, not {self.latent_dims}")
         _check(0 <= self.seed < 2**32, f"seed must be 0..2**32-1, not {self.seed}")
+        _check(self.task in ("train", "baselines"), f"task must be train or baselines, not {self.task!r}")
         for group, known in (("model", models.MODELS), ("prior", PRIORS)):
             name = getattr(self, group).name
             _check(name in known, f"{group}.name: unknown {group} {name!r}; choose one of {', '.join(sorted(known))}")
@@ -137,10 +160,17 @@ def register() -> None:
     if not OmegaConf.has_resolver("rdsweep_name"):
         OmegaConf.register_new_resolver("rdsweep_name", lambda *, _root_: run_name(_root_))
         OmegaConf.register_new_resolver("rdsweep_lmbda", lambda x: f"{float(x):g}")
+        OmegaConf.register_new_resolver("rdsweep_data_dir", default_dir)
 
 
 def validate(cfg) -> Config:
     """The composed config as dataclasses, every range and name checked; RdsweepError in one line."""
+    unknown = sorted(set(cfg) - {f.name for f in dataclasses.fields(Config)} - {"hydra"})
+    if "experiment" in unknown:
+        raise RdsweepError(f"no experiment {cfg.experiment!r}: experiments are conf/experiment/<name>.yaml, found "
+                           "from the working directory (run from rdsweep's checkout, or add --config-dir DIR)")
+    if unknown:
+        raise RdsweepError(f"unknown setting {unknown[0]!r} (a typo? see python -m rdsweep --cfg job)")
     try:
         return OmegaConf.to_object(cfg)
     except Exception as e:  # noqa: BLE001 - ValueError from __post_init__, OmegaConf's errors
@@ -169,8 +199,10 @@ def as_dict(node) -> dict:
 
 def identity(cfg) -> dict:
     """What a checkpoint must agree with to be resumed: every setting that changes the training trajectory
-    (a cosine schedule spans train.epochs, so there the epochs belong to it)."""
+    (a cosine schedule spans train.epochs, so there the epochs belong to it; a run pinned to one core sums in
+    another order than one on all cores, so pin_core does too)."""
     cosine = {"lr_schedule": "cosine", "epochs": int(cfg.train.epochs)} if cfg.train.lr_schedule == "cosine" else {}
+    cosine.update({"pin_core": True} if cfg.pin_core else {})
     return {"lmbda": float(cfg.lmbda), "distortion": value_of(cfg.distortion), "latent_dims": int(cfg.latent_dims),
             "model": as_dict(cfg.model), "prior": as_dict(cfg.prior), "seed": int(cfg.seed), "data": cfg.data.name,
             "train_limit": cfg.data.train_limit, "batch_size": int(cfg.train.batch_size),
@@ -189,7 +221,7 @@ def value_of(value) -> str:
     return value.value if isinstance(value, Enum) else str(value)
 
 
-_SHORT = {"train_limit": "n", "batch_size": "b", "learning_rate": "lr", "lr_schedule": ""}
+_SHORT = {"train_limit": "n", "batch_size": "b", "learning_rate": "lr", "lr_schedule": "", "pin_core": "pinned"}
 
 
 def run_name(cfg) -> str:
@@ -205,10 +237,10 @@ def variant(cfg) -> str:
     (data.train_limit), ``b64``, ``lr0.002``, ``cosine``, ``hidden256``, ... joined by '-'; a hash when that
     gets long."""
     default = {"train_limit": None, "batch_size": TrainConfig.batch_size, "learning_rate": TrainConfig.learning_rate,
-               "lr_schedule": TrainConfig.lr_schedule}
+               "lr_schedule": TrainConfig.lr_schedule, "pin_core": False}
     ident = identity(cfg)
-    tags = [f"{_SHORT[k]}{ident[k]:g}" if isinstance(ident[k], float) else f"{_SHORT[k]}{ident[k]}"
-            for k in default if ident.get(k, default[k]) != default[k]]
+    tags = [_SHORT[k] if isinstance(ident[k], bool) else f"{_SHORT[k]}{ident[k]:g}" if isinstance(ident[k], float)
+            else f"{_SHORT[k]}{ident[k]}" for k in default if ident.get(k, default[k]) != default[k]]
     for group, defaults in (("model", _defaults(models.MODELS, cfg.model.name, lambda c: c.Config)),
                             ("prior", _defaults(PRIORS, cfg.prior.name, lambda c: c[1]))):
         for k, v in ident[group].items():

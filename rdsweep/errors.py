@@ -1,6 +1,7 @@
 """The one error type users see, and how the command-line tools report it: one line, no traceback."""
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import warnings
@@ -66,6 +67,9 @@ def report_errors(fn, *args) -> int:
             check_interrupt()  # a signal whose exception was swallowed on the way
         except RdsweepError as e:
             return _fail(str(e))
+        except BrokenPipeError:  # the reader of our output went away (`rdsweep ... | head`): as a pipe's writer
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 141
         except OSError as e:  # unwritable output, missing directory, full disk...
             where = f"{e.filename}: " if e.filename else ""
             return _fail(f"{where}{e.strerror or e}")

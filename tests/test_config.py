@@ -56,8 +56,19 @@ def test_bad_values_are_refused_before_anything_runs(argv, message):
     assert isinstance(e.value, RdsweepError) or "hydra" in type(e.value).__module__ or "omegaconf" in type(e.value).__module__
 
 
-def test_a_good_sweep_passes_the_precheck():
+def test_a_good_sweep_passes_the_precheck(mnist_dir):  # the precheck also makes sure the data is there
     precheck(["-m", "lmbda=300,500", "seed=0,1", "prior=logistic", "hydra.sweep.dir=/tmp/x"])
+
+
+def test_an_experiments_sweep_is_prechecked_under_the_command_lines_values(mnist_dir, monkeypatch):
+    from tests.conftest import ROOT
+
+    monkeypatch.chdir(ROOT)  # conf/experiment/ is found from the working directory
+    precheck(["-m", "+experiment=seeds", "prior=logistic"])
+    with pytest.raises(RdsweepError, match="lmbda must be a number > 0"):
+        precheck(["-m", "+experiment=seeds", "lmbda=1,-1"])  # the command line's lmbda replaces the experiment's
+    with pytest.raises(RdsweepError, match="seed must be 0..2"):
+        precheck(["-m", "+experiment=table1", "seed=-3"])
 
 
 def test_a_cosine_schedule_spans_the_epochs_so_they_join_the_checkpoint_identity():

@@ -1,4 +1,5 @@
 import importlib.metadata
+import os
 
 from rdsweep import runtime as xla
 
@@ -26,3 +27,19 @@ def test_importing_rdsweep_changes_nothing_in_the_process():
             "print(os.environ.get('XLA_FLAGS'), 'matplotlib.pyplot' in sys.modules)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
     assert r.stdout.split() == ["None", "False"], r.stderr
+
+
+def test_the_compilation_cache_goes_to_rdsweeps_cache_unless_the_user_chose(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    env = {}
+    assert xla.configure_cache(env) and env["JAX_COMPILATION_CACHE_DIR"] == str(tmp_path / "rdsweep" / "jax")
+    assert env["JAX_COMPILATION_CACHE_MAX_SIZE"] == str(1 << 30)
+    mine = {"JAX_COMPILATION_CACHE_DIR": "/elsewhere"}
+    assert not xla.configure_cache(mine) and mine == {"JAX_COMPILATION_CACHE_DIR": "/elsewhere"}
+    off = {"RDSWEEP_JAX_CACHE": "0"}
+    assert not xla.configure_cache(off) and "JAX_COMPILATION_CACHE_DIR" not in off
+    (tmp_path / "ro").mkdir(mode=0o500)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "ro" / "x"))
+    unwritable = {}
+    if os.geteuid() != 0:  # root writes anywhere
+        assert not xla.configure_cache(unwritable) and "JAX_COMPILATION_CACHE_DIR" not in unwritable

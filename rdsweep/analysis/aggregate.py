@@ -68,7 +68,7 @@ def aggregate(dirs, out: Path) -> pd.DataFrame:
         written += ["rd_summary.csv", "table1.md"]
     plots.rd_figure(summaries, bases, out, plots.pixels_of(df))
     written += ["rd_curve.png", "rd_curve.svg"]
-    if len(summary) and plots.latent_figure(summary, out):
+    if len(summary) and plots.latent_figure(summary, out, labels):
         written.append("latent_study.png")
     if runs and (bases or len(runs) > 1):
         try:

@@ -15,7 +15,7 @@ digit), a range-coded string per digit, decoded again and verified, inverse tran
 from __future__ import annotations
 
 import json
-import shutil
+import os
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +29,7 @@ from rdsweep.coding.tables import CategoricalTables, quantize_pmf
 from rdsweep.entropy.factorized import FactorizedEntropy
 from rdsweep.errors import RdsweepError
 from rdsweep.experiment.evaluate import distortion_metrics
-from rdsweep.files import METRICS, atomic_write_text
+from rdsweep.files import METRICS, read_regular, write_directory
 
 STEPS = [2.0 ** (k / 2) for k in range(4, 21)]  # 4 .. 1024 on the 0..255 pixel scale
 TRANSFORMS = ("dct", "blockdct", "pca")
@@ -113,20 +113,67 @@ def record(method, point, test, recon) -> dict:
             "lmbda": point.pop("param"), "test_digits": len(test), **point, **distortion_metrics(test, recon)}
 
 
-def run_baselines(out: Path, methods, data_cfg, steps=STEPS, progress=None):
+def _check_method_dir(d: Path) -> None:
+    """``d`` (OUT/<method>) may be replaced only if it is absent or holds nothing but this command's records:
+    ``param=*/metrics.json`` of kind baseline. Anything else of a user's stays, and the command is refused."""
+    if not os.path.lexists(d):
+        return
+    if d.is_symlink() or not d.is_dir():
+        raise RdsweepError(f"{d}: exists and is not a directory of baseline records; give another --out")
+    for p in d.iterdir():
+        record = p / METRICS
+        ok = p.name.startswith("param=") and p.is_dir() and not p.is_symlink() and \
+            [q.name for q in p.iterdir()] == [METRICS] and record.is_file() and not record.is_symlink()
+        if ok:
+            try:
+                ok = json.loads(read_regular(record, 1 << 20)).get("kind") == "baseline"
+            except (RdsweepError, ValueError, AttributeError):
+                ok = False
+        if not ok:
+            raise RdsweepError(f"{d}: holds {p.name}, which rdsweep baselines did not write; give another --out "
+                               "or move it")
+
+
+def run_baselines(out: Path, methods, data_cfg, steps=None, progress=None) -> None:
+    """Each method's operating points as records in OUT/<method>/param=<p>/metrics.json. OUT/<method> is
+    written aside and renamed into place whole (no stale points of earlier settings), and only over a directory
+    of this command's own records: everything is checked before any work."""
+    out = Path(out)
     unknown = [m for m in methods if m not in TRANSFORMS and m not in CODECS]
-    if unknown:
-        raise RdsweepError(f"unknown baseline {unknown[0]!r}; choose from {', '.join(TRANSFORMS + tuple(CODECS))}")
-    train, test = data.load_split(data_cfg, "train"), data.load_split(data_cfg, "test")
-    for method in methods:
-        points = transform_points(method, train, test, steps, progress) if method in TRANSFORMS else \
+    if unknown or not methods:
+        raise RdsweepError(f"unknown baseline {unknown[0]!r}; choose from {', '.join(TRANSFORMS + tuple(CODECS))}"
+                           if unknown else "no baseline method given")
+    if any(not (0 < s <= 1e6) for s in steps or STEPS):
+        raise RdsweepError(f"quantizer steps must be in (0, 1e6], not {list(steps)}")
+    if os.path.lexists(out) and (out.is_symlink() or not out.is_dir()):
+        raise RdsweepError(f"{out}: exists and is not a directory; give another --out")
+    for method in dict.fromkeys(methods):
+        _check_method_dir(out / method)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RdsweepError(f"cannot write {out}: {e.strerror or e}") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise RdsweepError(f"cannot write {out}: permission denied")
+    train, test = data.load_split(data_cfg, "train", progress), data.load_split(data_cfg, "test", progress)
+    for method in dict.fromkeys(methods):
+        points = transform_points(method, train, test, steps or STEPS, progress) if method in TRANSFORMS else \
             codec_points(method, test, progress)
-        shutil.rmtree(out / method, ignore_errors=True)  # no stale operating points from earlier settings
+        records = []
         for point, recon in points:
             rec = record(method, point, test, recon)
-            label = "-" if rec["lmbda"] is None else f"{rec['lmbda']:.4g}"
-            d = out / method / f"param={label}"
-            d.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(d / METRICS, json.dumps(rec, indent=2) + "\n")
-            print(f"{method:>14} {label:>8}: {rec['rate_info_bits']:8.2f} bits/digit  "
+            records.append(rec)
+            print(f"{method:>14} {_label(rec):>8}: {rec['rate_info_bits']:8.2f} bits/digit  "
                   f"{rec['psnr_db']:6.2f} dB  mismatches {rec['decode_mismatches']}")
+
+        def fill(tmp: Path, records=records):
+            for rec in records:
+                (tmp / f"param={_label(rec)}").mkdir()
+                (tmp / f"param={_label(rec)}" / METRICS).write_text(json.dumps(rec, indent=2) + "\n")
+
+        _check_method_dir(out / method)  # again: written meanwhile?
+        write_directory(out / method, fill, replace=True)
+
+
+def _label(rec) -> str:
+    return "-" if rec["lmbda"] is None else f"{rec['lmbda']:.4g}"

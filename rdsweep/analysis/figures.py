@@ -14,9 +14,8 @@ from matplotlib.figure import Figure
 
 from rdsweep import data
 from rdsweep.analysis.plots import save
-from rdsweep.codec import Codec
 from rdsweep.experiment.evaluate import psnr
-from rdsweep.experiment.rundir import read_config
+from rdsweep.experiment.rundir import load_codec, read_config
 
 
 def _show(ax, im, title):
@@ -39,7 +38,7 @@ def _grid(images, titles, cols, out, name, suptitle=None, size=1.6):
 
 
 def make_figures(run_dir: Path, out: Path, seed: int = 0) -> list[Path]:
-    codec = Codec.from_run(run_dir)
+    codec = load_codec(run_dir)
     test = data.load_split(read_config(run_dir).data, "test")
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -59,7 +58,10 @@ def make_figures(run_dir: Path, out: Path, seed: int = 0) -> list[Path]:
     ax[0].hist(noise.ravel(), bins=50, color="tab:blue")
     ax[0].set_title("training: y~ - y (additive uniform noise)", fontsize=9)
     ax[1].hist((y_hat - y).ravel(), bins=50, color="tab:orange")
-    ax[1].set_title("test: round(y) - y (quantization error)", fontsize=9)
+    ax[1].set_title("test: y^ - y (quantization error)", fontsize=9)
+    for a in ax:
+        a.set_xlabel("difference from the latent y (latent units)", fontsize=8)
+        a.set_ylabel(f"count (latents of {len(y)} test digits)", fontsize=8)
     save(fig, out, "quantization_noise")
 
     noisy = codec.model.synthesis((y[pick] + noise[pick]).astype(np.float32))
@@ -79,6 +81,7 @@ def make_figures(run_dir: Path, out: Path, seed: int = 0) -> list[Path]:
     info = sum(codec.info_bits(chosen).values())
     hexes = [s.hex() for s in codec.strings(chosen)]
     titles = [f"0x{h[:16]}{'...' if len(h) > 16 else ''}\n{len(h) * 4} bits, info {b:.2f}" for h, b in zip(hexes, info)]
-    _grid(recon[pick], titles, 4, out, "strings_hex", f"Test digits, their strings and information ({tag})",
-          size=2.2)
+    _grid([im for i in pick for im in (test[i], recon[i])], [t for t in titles for t in ("original", t)], 4, out,
+          "strings_hex", f"Test digits (left) and decoded from their strings (right), with each string's first "
+          f"bytes, length and information content ({tag})", size=2.2)
     return sorted(out.glob("*.png"))

@@ -1,4 +1,4 @@
-"""table1.md: our rate and PSNR at each lambda next to the report's Table 1 and the TFC re-run (SPEC);
+"""table1.md: our rate and PSNR at each lambda next to the report's Table 1 and the TFC re-run (analysis.reference);
 mean +- 95% interval over seeds where a setting has several."""
 from __future__ import annotations
 
@@ -26,10 +26,11 @@ def table1(settings: list) -> str:
              "per run)", "",
              "Ours: rate = information content of the coded latents (strings: mean per-digit string length); "
              "PSNR = mean per-digit PSNR on uint8; with several seeds, mean ± half-width of the 95% Student-t "
-             "interval over seeds (n). Report = the student report's Table 1; TFC re-run = the TensorFlow "
-             "Compression tutorial re-run in SPEC (logistic prior, MAE). 'dominates' = lower rate and higher PSNR "
+             "interval over seeds (n). Report = Table 1 of Y. Gomes, 'Learned Data Compression using MNIST dataset' "
+             "(ENS Paris-Saclay student report, 2024); TFC re-run = the TensorFlow Compression MNIST tutorial's "
+             "model (logistic prior, MAE) re-run with TF 2.14. 'dominates' = lower rate and higher PSNR "
              "than that point (on the means). The report's PSNR column does not follow from its own formula "
-             "(SPEC): its code squares uint8 differences, which wrap modulo 256; 'PSNR, report's formula' is our "
+             "(its code squares uint8 differences, which wrap modulo 256); 'PSNR, report's formula' is our "
              "reconstructions measured that way, the like-for-like comparison with its column.", ""]
     for label, g in settings:
         lines += [f"## {label}", "",

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rdsweep.data import download
 from rdsweep.data.idx import read_idx_images
 from rdsweep.data.images import as_batch, read_npy
 from rdsweep.errors import RdsweepError
@@ -44,8 +45,9 @@ def read_file(path) -> np.ndarray:
 def _load_tfds(name: str, split: str) -> np.ndarray:
     try:
         import tensorflow_datasets as tfds
-    except ImportError:
-        raise RdsweepError("tensorflow-datasets is not installed (pip install 'rdsweep[tfds]')") from None
+    except ImportError as e:
+        raise RdsweepError(f"tensorflow-datasets is not usable ({e}): pip install '.[tfds]' in rdsweep's "
+                           "checkout, or use the IDX files (data.source=auto downloads them)") from None
     try:
         ds = tfds.as_numpy(tfds.load(name, split=split, batch_size=-1))
     except Exception as e:  # noqa: BLE001 - network errors and the like: tfds raises many kinds
@@ -53,30 +55,54 @@ def _load_tfds(name: str, split: str) -> np.ndarray:
     return np.asarray(ds["image"], np.uint8)
 
 
-def load_split(cfg, split: str) -> np.ndarray:
-    """Load ``split`` ("train" or "test") as uint8 (N, H, W, C) following the data config ``cfg``."""
+def data_dir(cfg) -> Path:
+    """The directory of the config's IDX files: ``data.dir``, or the dataset's default (download.default_dir)."""
+    return Path(os.path.expanduser(str(cfg.dir or download.default_dir(getattr(cfg, "name", None)))))
+
+
+def ensure_available(cfg, progress=None) -> None:
+    """Before a run or sweep: the IDX files it will read are there (a named dataset's missing files downloaded
+    with ``data.source=auto``), so that missing data fails once, before any job runs. Nothing else is read."""
     source = getattr(cfg.source, "value", cfg.source)
-    file = cfg.train_file if split == "train" else cfg.test_file
-    directory = Path(os.path.expanduser(str(cfg.dir)))
-    path = Path(os.path.expanduser(str(file))) if file else _find(directory, split)
+    wanted = [s for s, f in (("train", cfg.train_file), ("test", cfg.test_file)) if not f]
+    if source not in ("auto", "idx") or not wanted:
+        return
+    directory = data_dir(cfg)
+    missing = [s for s in wanted if _find(directory, s) is None]
+    name = getattr(cfg, "name", None)
+    if missing and source == "auto" and name in download.DATASETS:
+        download.fetch(name, directory, missing, getattr(cfg, "mirrors", None), progress)
+    elif missing:
+        raise RdsweepError(f"no {SPLIT_STEMS[missing[0]].format(3)}[.gz] in data.dir={directory} (put the IDX "
+                           "image files there, or set data.dir=...)")
+
+
+def load_split(cfg, split: str, progress=None) -> np.ndarray:
+    """Load ``split`` ("train" or "test") as uint8 (N, H, W, C) following the data config ``cfg``.
+
+    ``data.source``: ``auto`` reads the IDX files in the data directory and, for a named dataset
+    (download.DATASETS), downloads them there first when they are missing; ``idx`` only reads them; ``tfds``
+    loads ``data.tfds_name`` with tensorflow-datasets. ``data.train_file`` / ``data.test_file`` override.
+    ``progress``: a download's progress bar (None: on a terminal only)."""
+    source = getattr(cfg.source, "value", cfg.source)
     if source not in ("auto", "idx", "tfds"):
         raise RdsweepError(f"data.source must be auto, idx or tfds, not {source!r}")
-    if file or source == "idx" or (source == "auto" and path is not None):
-        if path is None:
-            raise RdsweepError(
-                f"no {SPLIT_STEMS[split].format(3)}[.gz] in data.dir={directory} (put the IDX files there, "
-                "or set data.dir=... or RDSWEEP_DATA_DIR)")
-        images = read_file(path)
+    file = cfg.train_file if split == "train" else cfg.test_file
+    directory = data_dir(cfg)
+    if file:
+        images = read_file(Path(os.path.expanduser(str(file))))
     elif source == "tfds":
         images = _load_tfds(cfg.tfds_name, split)
-    else:  # auto, no files
-        try:
-            import tensorflow_datasets  # noqa: F401
-        except ImportError:
+    else:
+        path = _find(directory, split)
+        name = getattr(cfg, "name", None)
+        if path is None and source == "auto" and name in download.DATASETS:
+            download.fetch(name, directory, [split], getattr(cfg, "mirrors", None), progress)
+            path = _find(directory, split)
+        if path is None:
             raise RdsweepError(
-                f"no MNIST IDX files in data.dir={directory} and tensorflow-datasets is not installed: "
-                "put the four IDX files (train-images-idx3-ubyte.gz, ...) there, set data.dir=... "
-                "or RDSWEEP_DATA_DIR, or pip install 'rdsweep[tfds]'") from None
-        images = _load_tfds(cfg.tfds_name, split)
+                f"no {SPLIT_STEMS[split].format(3)}[.gz] in data.dir={directory} (put the IDX image files there, "
+                "or set data.dir=...)")
+        images = read_file(path)
     limit = cfg.train_limit if split == "train" else cfg.test_limit
     return images[: int(limit)] if limit is not None else images

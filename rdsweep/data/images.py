@@ -129,8 +129,9 @@ def read_png(path, shape) -> np.ndarray:
         raise RdsweepError(f"{path}: not a readable PNG ({e})") from None
 
 
-def read_images(path, shape) -> np.ndarray:
-    """uint8 (N, H, W, C) from a .npy, a PNG, or a directory of PNGs (sorted by name), for images of ``shape``."""
+def read_images(path, shape) -> tuple[np.ndarray, list | None]:
+    """(uint8 (N, H, W, C), the images' file names) from a .npy (no names), a PNG, or a directory of PNGs
+    (sorted by name), for images of ``shape``."""
     path = Path(path)
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() == ".png")
@@ -142,32 +143,35 @@ def read_images(path, shape) -> np.ndarray:
                                    "under .png names)")
         if len(files) * math.prod(shape) > MAX_BYTES:
             raise RdsweepError(f"{path}: {len(files)} images are more than {MAX_BYTES} bytes")
-        return np.concatenate([read_png(p, shape) for p in files])
+        return np.concatenate([read_png(p, shape) for p in files]), [p.name for p in files]
     if not path.exists():
         raise RdsweepError(f"{path}: no such file or directory")
     if not path.is_file():
         raise RdsweepError(f"{path}: not a regular file")
     if path.suffix.lower() == ".npy":
-        return as_batch(read_npy(path), shape, str(path))
+        return as_batch(read_npy(path), shape, str(path)), None
     if path.suffix.lower() == ".png":
-        return read_png(path, shape)
+        return read_png(path, shape), [path.name]
     raise RdsweepError(f"{path}: give a .npy, a .png or a directory of .png files")
 
 
-def write_images(images: np.ndarray, out, replace: bool = True) -> None:
-    """uint8 (N, H, W, C) -> a .npy file ((N, H, W) for one channel) or a directory of PNGs, atomically."""
+def write_images(images: np.ndarray, out, replace: bool = True, names=None) -> None:
+    """uint8 (N, H, W, C) -> a .npy file of that shape, or a directory of PNGs named ``names`` (default 00000.png,
+    ...), atomically."""
     from PIL import Image
 
     out = Path(out)
     if out.suffix.lower() == ".npy":
         buf = io.BytesIO()
-        np.save(buf, images[..., 0] if images.shape[-1] == 1 else images)
+        np.save(buf, images)
         atomic_write_bytes(out, buf.getvalue(), replace)
         return
+    if names is None:
+        width = max(5, len(str(len(images) - 1)))
+        names = [f"{i:0{width}d}.png" for i in range(len(images))]
 
     def fill(tmp: Path):
-        width = max(5, len(str(len(images) - 1)))
-        for i, im in enumerate(images):
-            Image.fromarray(im[..., 0] if im.shape[-1] == 1 else im).save(tmp / f"{i:0{width}d}.png")
+        for name, im in zip(names, images):
+            Image.fromarray(im[..., 0] if im.shape[-1] == 1 else im).save(tmp / name, format="PNG")
 
     write_directory(out, fill, replace)

@@ -27,13 +27,15 @@ from rdsweep.config import DataConfig
 from rdsweep.entropy.densities import PRIORS
 from rdsweep.errors import RdsweepError
 from rdsweep.experiment.evaluate import evaluate
+from rdsweep.experiment.rundir import load_codec
 from rdsweep.experiment.train import STEPS_PER_CALL, make_train_step
 from rdsweep.models import ModelSpec
 from rdsweep.models.layers import StridedConvTranspose, flax_conv_transpose, leaky, strided_conv
 
 
 def bench(args) -> None:
-    train_images, test_images = (data.load_split(DataConfig(dir=args.data_dir), s) for s in ("train", "test"))
+    cfg = DataConfig(dir=args.data_dir, test_limit=args.test_limit)
+    train_images, test_images = (data.load_split(cfg, s) for s in ("train", "test"))
     M = models.get(args.model)
     if args.prior not in PRIORS:
         raise RdsweepError(f"unknown prior {args.prior!r}; choose one of {', '.join(PRIORS)}")
@@ -61,7 +63,7 @@ def bench(args) -> None:
     train_rate = calls * k * B / (time.perf_counter() - t0)
 
     if args.run:
-        codec, coded = Codec.from_run(args.run), str(args.run)
+        codec, coded = load_codec(args.run), str(args.run)
     else:
         codec = Codec(M(spec, params, M.entropy_from_training(spec, params, 2.0**-8)))
         coded = f"the model of the {args.steps} timed steps"
@@ -89,7 +91,7 @@ def bench(args) -> None:
         print(f"| {name.ljust(width)} | {value} |")
     if args.profile:
         print(f"\n| layer (forward + backward, batch {B}) | ms | GFLOP/s |\n|---|---|---|")
-        for name, ms, gflops in profile_layers(B):
+        for name, ms, gflops in profile_layers(B, args.reps):
             print(f"| {name} | {ms:.2f} | {gflops:.0f} |")
 
 
@@ -106,7 +108,7 @@ def timed(fn, *args, reps: int = 30) -> float:
     return best
 
 
-def profile_layers(B: int = 128):
+def profile_layers(B: int = 128, reps: int = 30):
     """(layer, ms, GFLOP/s) for each layer of the seed model, gradients w.r.t. parameters and input."""
     layers = [("analysis conv1 5x5/2, 28x28x1 -> 14x14x20", strided_conv(20), (B, 28, 28, 1)),
               ("analysis conv2 5x5/2, 14x14x20 -> 7x7x50", strided_conv(50), (B, 14, 14, 20)),
@@ -124,9 +126,9 @@ def profile_layers(B: int = 128):
         p = layer.init(jax.random.key(1), x)
         grad = jax.jit(jax.grad(lambda p, x, layer=layer: jnp.sum(act(layer.apply(p, x)) ** 2), argnums=(0, 1)))
         flops = grad.lower(p, x).compile().cost_analysis()["flops"]
-        sec = timed(grad, p, x)
+        sec = timed(grad, p, x, reps=reps)
         rows.append((name, 1e3 * sec, flops / sec / 1e9))
     a = jax.random.normal(jax.random.key(2), (1024, 1024))
-    sec = timed(jax.jit(jnp.dot), a, a)
+    sec = timed(jax.jit(jnp.dot), a, a, reps=reps)
     rows.append(("(scale: a 1024 x 1024 x 1024 float32 matmul)", 1e3 * sec, 2 * 1024**3 / sec / 1e9))
     return rows

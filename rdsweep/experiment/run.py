@@ -32,7 +32,7 @@ log = logging.getLogger("rdsweep")
 
 def load_data(cfg) -> tuple:
     """(training images, test images), both uint8 (N, H, W, C) of one shape."""
-    train_images, test_images = data.load_split(cfg.data, "train"), data.load_split(cfg.data, "test")
+    train_images, test_images = (data.load_split(cfg.data, split, cfg.progress) for split in ("train", "test"))
     if train_images.shape[1:] != test_images.shape[1:]:
         raise RdsweepError(f"training images are {train_images.shape[1:]} but test images {test_images.shape[1:]}")
     if len(test_images) == 0:
@@ -75,7 +75,7 @@ def run(dictconfig, run_dir: Path) -> dict:
 _RECORDED = ("rate_info_bits", "rate_string_bits", "rate_container_bits", "psnr_db", "decode_mismatches",
              "container_decode_mismatches")
 # settings that change neither the model nor its record: how a run shows progress, where the data lies
-_NOT_COMPARED = {"progress", "pin_core", "logger", "data.dir"}
+_NOT_COMPARED = {"progress", "logger", "data.dir", "data.mirrors"}
 
 
 def _flat(tree, prefix="") -> dict:

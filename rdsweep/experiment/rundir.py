@@ -11,7 +11,7 @@ from rdsweep import models
 from rdsweep.codec import Codec, META
 from rdsweep.errors import RdsweepError
 from rdsweep.experiment import checkpoint
-from rdsweep.files import CHECKPOINT, CONFIG, TABLES, read_regular
+from rdsweep.files import CHECKPOINT, CONFIG, FAILED, TABLES, read_regular
 from rdsweep.models import ModelSpec
 
 
@@ -54,6 +54,11 @@ def load_codec(run_dir: Path) -> Codec:
     """A trained run directory as a codec: its checkpoint's weights, and the coding tables it was evaluated
     with (codec.npz; built from its trained densities, as the run would, if it stopped before evaluating)."""
     run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RdsweepError(f"{run_dir}: no such run directory (train it first, e.g. make sweep, or name another)")
+    if (run_dir / FAILED).is_file() and not (run_dir / CHECKPOINT).exists():
+        reason = read_regular(run_dir / FAILED, 1 << 16).decode("utf-8", "replace").strip()
+        raise RdsweepError(f"{run_dir}: this run failed, it holds no trained model ({' '.join(reason.split())})")
     cfg = read_config(run_dir)
     if not (run_dir / CHECKPOINT).is_file():
         raise RdsweepError(f"{run_dir} holds no trained model (no {CHECKPOINT})")

@@ -60,6 +60,13 @@ def test_npy_and_png_directories_round_trip(tmp_path, shape):
     images = np.random.default_rng(0).integers(0, 256, (3, *shape)).astype(np.uint8)
     write_images(images, tmp_path / "out.npy")
     write_images(images, tmp_path / "pngs")
-    np.testing.assert_array_equal(read_images(tmp_path / "out.npy", shape), images)
-    np.testing.assert_array_equal(read_images(tmp_path / "pngs", shape), images)
-    assert read_npy(tmp_path / "out.npy").shape == ((3, 28, 28) if shape[2] == 1 else (3, *shape))
+    write_images(images, tmp_path / "named", names=["b.png", "a.png", "c.png"])
+    got, names = read_images(tmp_path / "out.npy", shape)
+    np.testing.assert_array_equal(got, images)
+    assert names is None and read_npy(tmp_path / "out.npy").shape == (3, *shape)  # what the Python API gives
+    got, names = read_images(tmp_path / "pngs", shape)
+    np.testing.assert_array_equal(got, images)
+    assert names == ["00000.png", "00001.png", "00002.png"]
+    got, names = read_images(tmp_path / "named", shape)  # sorted by name
+    np.testing.assert_array_equal(got, images[[1, 0, 2]])
+    assert names == ["a.png", "b.png", "c.png"]

@@ -17,8 +17,8 @@ def roundtrip(exported, images, tmp_path):
     assert r.returncode == 0, r.stderr
     codec = rdsweep.load(exported)  # what decoding must give, computed in this (a third) process
     symbols = codec.encode(images)
-    expected = codec.decode(symbols)[..., 0]
-    mismatches = int(np.any(np.load(tmp_path / "out.npy") != expected, axis=(1, 2)).sum())
+    expected = codec.decode(symbols)
+    mismatches = int(np.any(np.load(tmp_path / "out.npy") != expected, axis=(1, 2, 3)).sum())
     return mismatches, (tmp_path / "out.rds").stat().st_size, codec.info_bits(symbols)["y"].sum()
 
 
@@ -44,6 +44,7 @@ def test_png_and_directory_inputs_and_outputs(exported, test_digits, tmp_path):
     assert run_tool("compress", src / "d0.png", "-m", exported, "-o", tmp_path / "b.rds").returncode == 0
     r = run_tool("decompress", tmp_path / "a.rds", "-m", exported, "-o", tmp_path / "outdir")
     assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (tmp_path / "outdir").iterdir()) == ["d0.png", "d1.png", "d2.png"]  # names kept
     decoded = np.stack([np.asarray(Image.open(p)) for p in sorted((tmp_path / "outdir").iterdir())])
     codec = rdsweep.load(exported)
     np.testing.assert_array_equal(decoded, codec.decode(codec.encode(test_digits[:3]))[..., 0])

@@ -309,11 +309,9 @@ MODEL_FILE = {
 MODEL_FILE_FOUND = {"int64 counts whose sum wraps to 2**24", "uint64 starts of 2**64-1", "model.hidden a float"}
 
 
-MODEL_FILE_FAST = {"kernel shape", "kernel dtype float64", "kernel rank", "NaN weights", "missing collection",
-                   "fewer table rows than latent_dims", "more table rows than latent_dims", "NaN offsets",
-                   "far-out-of-range offsets (float64)", "far-out-of-range starts", "table sums", "a zero count",
-                   "payload truncated (re-hashed)", "payload: an array of 10**12 elements in 16 bytes (re-hashed)",
-                   "config a list", "shape [0, 0, 1]", *MODEL_FILE_FOUND}
+MODEL_FILE_FAST = {"kernel shape", "kernel dtype float64", "NaN weights", "missing collection",
+                   "more table rows than latent_dims", "NaN offsets", "far-out-of-range starts", "a zero count",
+                   "payload: an array of 10**12 elements in 16 bytes (re-hashed)", "shape [0, 0, 1]", *MODEL_FILE_FOUND}
 
 
 @pytest.mark.parametrize("case", cases("model file", MODEL_FILE, MODEL_FILE_FAST))
@@ -518,11 +516,9 @@ SIZES = {  # make(shared, tmp) writes the hostile file(s); args(shared, tmp) -> 
         lambda s, t: gzip_bomb(t / "test.gz", 1_300_000, 2 << 30),
         _train(lambda t: f"data.test_file={t / 'test.gz'}"), "has more bytes"),
 }
-SIZES_FAST = {"model config latent_dims 10**9", "model config hidden 10**9", "model config lmbda 10**400",
-              "model file /dev/zero", ".rds /dev/zero", ".rds digit count 2**24, CRC recomputed",
-              ".npy header claiming 1e11 images", "PNG header 20000x20000",
-              "PNG header 10000x10000 (PIL's bomb warning)", "PNG of 28x28 whose data inflates to 64 MB",
-              "IDX test set count + 2**28", "gzip IDX declaring 100 images, inflating to 2 GB"}
+SIZES_FAST = {"model config latent_dims 10**9", "model config lmbda 10**400", ".rds /dev/zero",
+              ".rds digit count 2**24, CRC recomputed", ".npy header claiming 1e11 images", "PNG header 20000x20000",
+              "PNG of 28x28 whose data inflates to 64 MB", "gzip IDX declaring 100 images, inflating to 2 GB"}
 
 
 def refuse_case(shared, tmp_path, command, out, message) -> None:
@@ -625,10 +621,8 @@ DEGENERATE = {
 }
 
 
-DEGENERATE_FAST = {"a 0-byte .npy", "a .npy of format version 3.0, header unparsable", "a .npy of shape (True, 28, 28)",
-                   "an empty directory", "a directory where a folder is named like a PNG",
-                   "a PNG missing rows (short image data)", "an empty .rds", "a test IDX with count 0 (data.dir)",
-                   "train.epochs=10**30", "seed=2**70"}
+DEGENERATE_FAST = {"a 0-byte .npy", "a .npy of shape (True, 28, 28)", "a directory where a folder is named like a PNG",
+                   "a PNG missing rows (short image data)", "an empty .rds", "train.epochs=10**30"}
 
 
 @pytest.mark.parametrize("case", cases("degenerate inputs", DEGENERATE, DEGENERATE_FAST))
@@ -640,7 +634,7 @@ def test_degenerate_inputs(shared, tmp_path, case):
         assert not (tmp_path / "run").exists()
 
 
-def test_a_training_npy_of_n_x_h_x_w_is_read_as_one_channel(tmp_path):
+def test_a_training_npy_of_n_x_h_x_w_is_read_as_one_channel(tmp_path, mnist_dir):
     """(N, H, W) .npy files are images of one channel for training too (were refused as "(28, 28) but test
     images (28, 28, 1)" even when they matched)."""
     np.save(tmp_path / "train.npy", np.zeros((300, 32, 32), np.uint8))
@@ -734,9 +728,8 @@ OUTPUTS = {  # make(shared, tmp), args(shared, tmp), message
 }
 
 
-OUTPUTS_FAST = {"-o equal to the input", "-o a FIFO", "-o /dev/null", "-o a symlink to the input",
-                "an existing output without --force", "-o a directory holding the input, --force",
-                "-o the working directory, --force", "-o one of the input PNGs of a directory, --force",
+OUTPUTS_FAST = {"-o equal to the input", "-o a FIFO", "-o a symlink to the input",
+                "-o a directory holding the input, --force", "-o one of the input PNGs of a directory, --force",
                 "export -o the run's checkpoint, --force"}
 
 
@@ -916,7 +909,7 @@ def test_records(tmp_path):
 @pytest.fixture(scope="module")
 def many(shared, tmp_path_factory):
     """10,000 digits in one .rds (decompressing them into PNGs takes a few seconds)."""
-    from rdsweep.codec import load
+    from rdsweep import load
     from rdsweep.data.idx import read_idx_images
 
     d = tmp_path_factory.mktemp("many")
@@ -1003,7 +996,7 @@ def _peaked(a):  # valid tables (every count >= 1, sums 2**24) whose likeliest s
 @SLOW
 def test_a_forged_count_with_a_peaked_model_is_bounded(shared, tmp_path):
     peaked = forge(shared / "m.rdsm", tmp_path / "peaked.rdsm", put(Y + ["counts"], _peaked))
-    from rdsweep.codec import load
+    from rdsweep import load
 
     data = load(peaked).compress(np.load(shared / "d.npy"))
     (tmp_path / "f.rds").write_bytes(forged_count(data, 2**24))

@@ -5,22 +5,25 @@ import numpy as np
 import pytest
 
 import rdsweep
-from tests.conftest import QUICK, run_tool, run_train
+from tests.conftest import QUICK, made_once, run_tool, run_train
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def hyper_run(tmp_path_factory, mnist_dir):
-    run_dir = tmp_path_factory.mktemp("hyper") / "run"
-    r = run_train("model=hyperprior", "lmbda=2000", *QUICK, f"hydra.run.dir={run_dir}")
-    assert r.returncode == 0, r.stderr
+    with made_once(tmp_path_factory, "hyper-run") as (run_dir, make):
+        if make:
+            r = run_train("model=hyperprior", "lmbda=2000", *QUICK, f"hydra.run.dir={run_dir}")
+            assert r.returncode == 0, r.stderr
     return run_dir
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def hyper_model(hyper_run, tmp_path_factory):
-    out = tmp_path_factory.mktemp("hm") / "h.rdsm"
-    assert run_tool("export", hyper_run, "-o", out).returncode == 0
-    return out
+    with made_once(tmp_path_factory, "hyper-model") as (d, make):
+        if make:
+            d.mkdir()
+            assert run_tool("export", hyper_run, "-o", d / "h.rdsm").returncode == 0
+    return d / "h.rdsm"
 
 
 def test_records_report_the_side_information(hyper_run):
@@ -37,7 +40,7 @@ def roundtrip(model, images, tmp_path):
     r = run_tool("decompress", tmp_path / "x.rds", "-m", model, "-o", tmp_path / "out.npy")
     assert r.returncode == 0, r.stderr
     codec = rdsweep.load(model)  # a third process: what decoding must give
-    return int(np.any(np.load(tmp_path / "out.npy") != codec.decode(codec.encode(images))[..., 0], axis=(1, 2)).sum())
+    return int(np.any(np.load(tmp_path / "out.npy") != codec.decode(codec.encode(images)), axis=(1, 2, 3)).sum())
 
 
 def test_two_process_round_trip(hyper_model, test_digits, tmp_path):

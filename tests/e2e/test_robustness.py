@@ -6,8 +6,11 @@ import sys
 import time
 
 import pandas as pd
+import pytest
 
 from tests.conftest import ROOT, _env, one_error_line, run_tool, run_train
+
+pytestmark = pytest.mark.usefixtures("mnist_dir")  # every test here trains on MNIST
 
 
 def start(*args):

@@ -6,7 +6,7 @@ import pytest
 from tests.conftest import QUICK, run_train
 
 
-def test_a_run_logs_to_tensorboard(tmp_path):
+def test_a_run_logs_to_tensorboard(tmp_path, mnist_dir):
     pytest.importorskip("tensorboardX")
     event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
     r = run_train("lmbda=500", *QUICK, "train.epochs=2", "logger=tensorboard", "logger.every_n_steps=1",

@@ -1,5 +1,6 @@
 """The training entry point end to end, on a few hundred real MNIST digits."""
 import json
+import os
 import shutil
 
 import pandas as pd
@@ -80,12 +81,16 @@ def test_same_seed_same_metrics(trained_run, tmp_path):
     ("lmbda=-1", "lmbda must be a number > 0"),
     ("train.epochs=one", "train.epochs=one: Value 'one' of type 'str' could not be converted to Integer"),
     ("prior=nope", "Could not find 'prior/nope'; available options in 'prior'"),
-    ("data.dir=/nonexistent/mnist", "no MNIST IDX files in data.dir=/nonexistent/mnist"),
+    ("data.dir=/nonexistent/mnist data.mirrors=[http://127.0.0.1:9/]",
+     "cannot download MNIST train-images-idx3-ubyte.gz (http://127.0.0.1:9/train-images-idx3-ubyte.gz: "),
+    ("data.dir=/nonexistent/mnist data.source=idx", "no train-images-idx3-ubyte[.gz] in data.dir=/nonexistent/mnist"),
+    ("+experiment=nope", "Could not find 'experiment/nope'"),
+    ("experiment=table1", "Could not override 'experiment'"),
 ])
 def test_bad_config_is_one_line_and_nothing_is_written(tmp_path, override, message):
-    r = run_train(override, "progress=false", f"hydra.run.dir={tmp_path / 'run'}")
+    r = run_train(*override.split(), "progress=false", f"hydra.run.dir={tmp_path / 'run'}")
     one_error_line(r, message)
-    assert not (tmp_path / "run" / "checkpoint.msgpack").exists()
+    assert not (tmp_path / "run").exists() and not os.path.lexists("/nonexistent")
 
 
 def test_report_figures_from_a_run(trained_run, tmp_path):

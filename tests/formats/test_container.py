@@ -73,8 +73,8 @@ def test_wrong_model_version_and_shape(codec, valid):
     other = untrained_codec(latent_dims=10, seed=1)
     with pytest.raises(RdsweepError, match="another model"):
         other.decompress(data)
-    with pytest.raises(RdsweepError, match="format version 4 is not supported"):
-        codec.decompress(rewrite(data, 4))
+    with pytest.raises(RdsweepError, match="format version 5 is not supported"):
+        codec.decompress(rewrite(data, 5))
     three = untrained_codec((28, 28, 3), latent_dims=10)
     with pytest.raises(RdsweepError, match="this model codes 28x28x3"):
         three.container_check = None

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from flax import serialization
 
-from rdsweep.codec import Codec, load
+from rdsweep import load
+from rdsweep.codec import Codec
 from rdsweep.errors import RdsweepError
 from rdsweep.formats import model_file
 from tests.conftest import forge, put, untrained_codec
