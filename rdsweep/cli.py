@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from rdsweep import __version__
-from rdsweep.errors import deferred_interrupts, report_errors
+from rdsweep.errors import deferred_interrupts, exit_now, report_errors
 
 
 def _force(p):
@@ -56,7 +56,7 @@ def cmd_compress(args) -> None:
     pngs = sorted(p for p in args.input.iterdir() if p.suffix.lower() == ".png") if args.input.is_dir() else []
     check_output(args.output, [args.input, *_model_inputs(args.model), *pngs], args.force)  # PNGs are inputs too
     codec = rdsweep.load(args.model)
-    images, names = read_images(args.input, codec.shape)
+    images, names = read_images(args.input, codec.shape, codec.most_images())  # bounded before reading
     symbols = codec.encode(images)
     data = codec.compress(images, names)
     atomic_write_bytes(args.output, data, replace=args.force)
@@ -75,7 +75,7 @@ def cmd_decompress(args) -> None:
     is_dir = Path(args.output).suffix.lower() != ".npy"
     check_output(args.output, [args.input, *_model_inputs(args.model)], args.force, directory=is_dir)
     codec = rdsweep.load(args.model)
-    images, names = codec.decompress_named(container.read(args.input))
+    images, names = codec.decompress_named(container.read(args.input), legacy=args.legacy)
     write_images(images, args.output, replace=args.force, names=names)
     print(f"decompressed {_images(len(images))} -> {args.output}")
 
@@ -118,6 +118,17 @@ def positive(text: str) -> int:
     return value
 
 
+def positive_number(text: str) -> float:
+    """An argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, not {text}")
+    return value
+
+
 DATA_HELP = ("the MNIST IDX directory (default: $RDSWEEP_DATA_DIR, else ~/.cache/rdsweep/mnist; missing files are "
              "downloaded there)")
 
@@ -147,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("input", type=Path, help="a compressed file (.rds) made with the same model")
     d.add_argument("-m", "--model", type=Path, required=True,
                    help="the model file (.rdsm) or run directory it was made with")
+    d.add_argument("--legacy", action="store_true",
+                   help="also read format versions 1 and 2, whose digit count cannot be verified")
     d.add_argument("-o", "--output", type=Path, required=True,
                    help="a .npy file (N, H, W, C), or a directory to fill with PNGs (the compressed PNGs' own names, "
                         "else 00000.png, ...)")
@@ -179,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--batch", type=positive, default=128, help="training batch (default 128)")
     s.add_argument("--test-limit", type=positive, default=None, help="code only the first N test images")
     s.add_argument("--reps", type=positive, default=30, help="calls per timing of --profile (best of 3; default 30)")
-    s.add_argument("--lmbda", type=float, default=2000.0)
+    s.add_argument("--lmbda", type=positive_number, default=2000.0, help="the trade-off of the timed steps")
     s.add_argument("--model", default="seed", help="model (default seed)")
     s.add_argument("--prior", default="deep_factorized", help="prior (default deep_factorized)")
     s.add_argument("--run", type=Path, help="code with this trained run's model (default: the timed steps' model)")
@@ -198,6 +211,10 @@ IMPORTS = {"export": ["rdsweep.codec"], "compress": ["rdsweep.codec", "rdsweep.d
 
 
 def main(argv=None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # a path that is not UTF-8 is printed escaped, not a traceback
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+
     def run():
         args = build_parser().parse_args(argv)  # --help, --version, usage errors: SystemExit passes through
         if args.command not in ("aggregate",):
@@ -212,5 +229,10 @@ def main(argv=None) -> int:
     return report_errors(run)  # Ctrl-C or SIGTERM from the start on: one line, outputs cleaned up
 
 
+def command() -> None:
+    """The ``rdsweep`` console script: main(), then exit with its status."""
+    exit_now(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    command()

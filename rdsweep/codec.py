@@ -58,8 +58,8 @@ def _spec(config: dict, where: str) -> tuple[type[CodingModel], ModelSpec]:
     return M, spec
 
 
-def _check_params(template, params, path: str) -> dict:
-    """params (a state dict) has exactly the template's tree, shapes and float32 dtype, all finite."""
+def check_tree(template, params, path: str) -> dict:
+    """params (a state dict) has exactly the template's tree, array shapes and dtypes, all finite."""
     if hasattr(template, "shape"):
         if not isinstance(params, np.ndarray):
             raise RdsweepError(f"{path}: expected an array, got {type(params).__name__}")
@@ -71,7 +71,7 @@ def _check_params(template, params, path: str) -> dict:
     if not isinstance(params, dict) or set(params) != set(template):
         got = sorted(params) if isinstance(params, dict) else type(params).__name__
         raise RdsweepError(f"{path}: expected {sorted(template)}, got {got}")
-    return {k: _check_params(template[k], params[k], f"{path}.{k}") for k in template}
+    return {k: check_tree(template[k], params[k], f"{path}.{k}") for k in template}
 
 
 class Codec:
@@ -89,7 +89,7 @@ class Codec:
             raise RdsweepError(f"{where}: the config is not a mapping")
         M, spec = _spec(config, where)
         template = M.param_shapes(spec)
-        params = _check_params(template, params, f"{where}: params")
+        params = check_tree(template, params, f"{where}: params")
         if not isinstance(entropy, dict):
             raise RdsweepError(f"{where}: coding tables are not a mapping")
         try:
@@ -183,9 +183,22 @@ class Codec:
         """The least information content any digit can have under the tables (bounds a stream's digit count)."""
         return sum(layer.min_bits() for _, layer in self.model.layers())
 
-    def unpack(self, payload: bytes, n: int, version: int = container.VERSION) -> dict:
+    def unpack(self, payload: bytes, n: int, version: int = container.VERSION, legacy: bool = False) -> dict:
         """The n digits' symbols of a payload. The payload must be exactly what ``pack`` makes of them (checked
-        by coding them again), so a forged digit count or any other inconsistency is refused."""
+        by coding them again, end mark included), so a forged digit count or any other inconsistency is refused.
+
+        Versions 1 and 2 have no end mark: a count raised by one (checksum recomputed) can decode an invented
+        digit that codes back to the same bytes. They are read only with ``legacy=True``, and only for the model
+        they were written for (the seed model on 28x28x1 digits)."""
+        if version < container.FIRST_EXACT:
+            if self.model.name != "seed" or self.shape != (28, 28, 1):
+                raise RdsweepError(f"format version {version} holds only seed-model 28x28 digits; this model is "
+                                   f"{self.model.name} on {'x'.join(map(str, self.shape))}")
+            if not legacy:
+                raise RdsweepError(f"format version {version} cannot prove its digit count (no end mark): read it "
+                                   "with --legacy (Python: legacy=True) if you trust it, then compress it again")
+        if n == 0:
+            raise RdsweepError("corrupted file: it holds no images (rdsweep never writes such a file)")
         if n * self.min_bits() > 8 * len(payload) + 64:
             raise RdsweepError(f"corrupted file: {n} digits cannot fit in a payload of {len(payload)} bytes")
         self.check_count(n)
@@ -196,12 +209,14 @@ class Codec:
             raise RdsweepError(f"corrupted stream: the payload does not hold exactly {n} digits of this model")
         return symbols
 
-    def check_count(self, n: int) -> None:
+    def most_images(self) -> int:
         """One .rds file holds at most as many digits as decode in MAX_DECODE_BYTES (symbols and images)."""
-        per_digit = 8 * sum(layer.dims for _, layer in self.model.layers()) + math.prod(self.shape)
-        if n * per_digit > MAX_DECODE_BYTES:
-            raise RdsweepError(f"{n} images in one file: more than the {MAX_DECODE_BYTES // per_digit} one file "
-                               "holds for this model (split them)")
+        return MAX_DECODE_BYTES // (8 * sum(layer.dims for _, layer in self.model.layers()) + math.prod(self.shape))
+
+    def check_count(self, n: int) -> None:
+        if n > self.most_images():
+            raise RdsweepError(f"{n} images in one file: more than the {self.most_images()} one file holds for "
+                               "this model (split them)")
 
     def compress(self, images, names=None) -> bytes:
         """uint8 images (N, H, W, C), or (N, H, W) for one channel -> the bytes of an .rds file; ``names``: the
@@ -214,11 +229,12 @@ class Codec:
             container.check_names(names, len(images))
         return container.pack(self.pack(self.encode(images)), len(images), self.shape, self.fingerprint, names)
 
-    def decompress(self, data: bytes) -> np.ndarray:
-        """The bytes of an .rds file made with this model -> uint8 images (N, H, W, C)."""
-        return self.decompress_named(data)[0]
+    def decompress(self, data: bytes, legacy: bool = False) -> np.ndarray:
+        """The bytes of an .rds file made with this model -> uint8 images (N, H, W, C). ``legacy``: also read
+        format versions 1 and 2, whose digit count cannot be verified (``unpack``)."""
+        return self.decompress_named(data, legacy)[0]
 
-    def decompress_named(self, data: bytes) -> tuple[np.ndarray, list | None]:
+    def decompress_named(self, data: bytes, legacy: bool = False) -> tuple[np.ndarray, list | None]:
         """(images as ``decompress`` gives them, their names or None if the file holds none)."""
         version, n, payload, names = container.unpack(data, self.fingerprint, self.shape)
-        return self.decode(self.unpack(payload, n, version)), names
+        return self.decode(self.unpack(payload, n, version, legacy)), names

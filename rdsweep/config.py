@@ -67,7 +67,7 @@ class TrainConfig:
     lr_schedule: str = "constant"  # constant, or cosine: from learning_rate down to 1% of it over train.epochs
 
     def __post_init__(self):
-        _check(0 <= self.epochs <= 10**6, f"train.epochs must be 0..1e6, not {self.epochs}")
+        _check(1 <= self.epochs <= 10**6, f"train.epochs must be 1..1e6, not {self.epochs}")
         _check(1 <= self.batch_size <= 65536, f"train.batch_size must be 1..65536, not {self.batch_size}")
         _check(0 < self.learning_rate <= 1e3, f"train.learning_rate must be in (0, 1000], not {self.learning_rate}")
         _check(self.lr_schedule in ("constant", "cosine"),

@@ -19,7 +19,7 @@ _deferred = [False]  # True while modules are imported: a signal is recorded, no
 def _terminate(signum, frame):
     _received.append(signum)
     if not _deferred[0]:
-        raise KeyboardInterrupt(f"signal {signum}")
+        raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 @contextmanager
@@ -48,7 +48,27 @@ def check_interrupt() -> None:
     propagate (a gc callback, which JAX installs, a __del__: "Exception ignored in ..."), so the signal handler
     also records the signal; outputs check this before they are renamed into place."""
     if _received:
-        raise KeyboardInterrupt(f"signal {_received[0]}")
+        raise KeyboardInterrupt(signal.Signals(_received[0]).name)
+
+
+@contextmanager
+def interrupts():
+    """SIGINT and SIGTERM raise KeyboardInterrupt inside the block (recorded only, inside ``deferred_interrupts``);
+    a KeyboardInterrupt that ends the block (the code's own clean-up done on its way out) prints one line
+    ``rdsweep: interrupted`` and exits 130 at once (``exit_now``). For an entry point's whole run."""
+    _received.clear()
+    previous = {sig: signal.signal(sig, _terminate) for sig in (signal.SIGINT, signal.SIGTERM)}
+    sys.unraisablehook, unraisable = _unraisable(sys.unraisablehook), sys.unraisablehook
+    try:
+        yield
+        check_interrupt()  # a signal whose exception was swallowed on the way
+    except KeyboardInterrupt:
+        print("rdsweep: interrupted", file=sys.stderr)
+        exit_now(130)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        sys.unraisablehook = unraisable
 
 
 def report_errors(fn, *args) -> int:
@@ -85,6 +105,19 @@ def report_errors(fn, *args) -> int:
     for w in held:
         warnings.showwarning(w.message, w.category, w.filename, w.lineno, w.file, w.line)
     return 0
+
+
+def exit_now(code: int) -> None:
+    """Exit with ``code``; after an interruption (130) at once, without waiting for threads a library left
+    running (JAX's start-up timer, XLA's pools): the command's own clean-up has run, its output is flushed."""
+    if code == 130:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+    sys.exit(code)
 
 
 def _fail(message: str) -> int:

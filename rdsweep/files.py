@@ -15,6 +15,7 @@ import fcntl
 import glob
 import hashlib
 import os
+import re
 import secrets
 import shutil
 import stat
@@ -31,6 +32,9 @@ TABLES = "codec.npz"  # the integer coding tables the run was evaluated with
 CONFIG = "config.yaml"  # the run's resolved config: what later stages (export, figures) read
 FAILED = "failed.txt"  # written by a failed job of a sweep; the aggregation reports it
 LOCK = ".lock"
+LOG = "rdsweep.log"  # Hydra's job log (hydra.job.name)
+RUN_FILES = {CHECKPOINT, METRICS, HISTORY, TABLES, CONFIG, FAILED, LOCK, LOG}  # regular files, never links
+RUN_DIRS = {"tensorboard", "figures"}  # what a run directory may hold besides (a logger's, `rdsweep figures`')
 
 
 def _stem(path: Path) -> str:
@@ -42,23 +46,32 @@ def _stem(path: Path) -> str:
     return name.encode()[:160].decode(errors="ignore") + "~" + hashlib.sha256(name.encode()).hexdigest()[:12]
 
 
+TEMP_SUFFIX = ".rdsweep-tmp"
+
+
 def _temp_name(path: Path) -> Path:
-    return path.parent / f".{_stem(path)}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    return path.parent / f".{_stem(path)}.{os.getpid()}.{secrets.token_hex(8)}{TEMP_SUFFIX}"
 
 
 def clean_stale(path: Path) -> None:
-    """Remove temp files/directories left beside ``path`` by writers that no longer run."""
+    """Remove temp files/directories left beside ``path`` by writers that no longer run (killed by SIGKILL):
+    only entries named exactly as ``_temp_name`` makes them (pid, 16 hex digits, the rdsweep suffix), owned by
+    this user, a regular file or a real directory (never a link's target), whose pid no longer runs."""
     stem = _stem(path)
-    for tmp in Path(path).parent.glob(f".{glob.escape(stem)}.*.tmp"):
+    pattern = re.compile(rf"\.{re.escape(stem)}\.(\d{{1,10}})\.[0-9a-f]{{16}}{re.escape(TEMP_SUFFIX)}")
+    for tmp in Path(path).parent.glob(f".{glob.escape(stem)}.*{TEMP_SUFFIX}"):
+        match = pattern.fullmatch(tmp.name)
         try:
-            pid = int(tmp.name[len(stem) + 2:].split(".")[0])
-            os.kill(pid, 0)
+            st = os.lstat(tmp)
+            if not match or st.st_uid != os.geteuid() or not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+                continue
+            os.kill(int(match.group(1)), 0)
             continue  # its writer still runs
         except ProcessLookupError:
             pass
-        except (ValueError, PermissionError):
+        except (OSError, OverflowError):
             continue
-        shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True) if stat.S_ISDIR(st.st_mode) else tmp.unlink(missing_ok=True)
 
 
 def _libc_renameat2():
@@ -89,9 +102,11 @@ def _exists_error(path: Path) -> RdsweepError:
     return RdsweepError(f"{path}: exists (written meanwhile by another command; use --force to replace it)")
 
 
-def atomic_write_bytes(path: Path, data: bytes, replace: bool = True) -> None:
+def atomic_write_bytes(path: Path, data: bytes, replace: bool = True, interruptible: bool = True) -> None:
     """Write to a temp file in the same directory, fsync, then rename: never a truncated file. With
-    ``replace=False`` an existing ``path`` (even one written meanwhile by another process) is refused."""
+    ``replace=False`` an existing ``path`` (even one written meanwhile by another process) is refused. A Ctrl-C
+    or SIGTERM received meanwhile stops it before the rename, unless ``interruptible`` is False (the record of
+    that interruption itself)."""
     path = Path(path)
     clean_stale(path)
     tmp = _temp_name(path)
@@ -104,7 +119,8 @@ def atomic_write_bytes(path: Path, data: bytes, replace: bool = True) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        check_interrupt()
+        if interruptible:
+            check_interrupt()
         os.replace(tmp, path) if replace else rename_noreplace(tmp, path)
     except FileExistsError:
         tmp.unlink(missing_ok=True)
@@ -117,8 +133,8 @@ def atomic_write_bytes(path: Path, data: bytes, replace: bool = True) -> None:
         raise
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
+def atomic_write_text(path: Path, text: str, interruptible: bool = True) -> None:
+    atomic_write_bytes(path, text.encode(), interruptible=interruptible)
 
 
 def write_directory(out: Path, fill, replace: bool = True) -> None:
@@ -175,11 +191,11 @@ def read_regular(path, limit: int, what: str = "") -> bytes:
     """All bytes of a regular file of at most ``limit`` bytes (``open_regular``'s rules)."""
     with open_regular(path, limit, what) as (f, size):
         try:
-            data = f.read(limit + 1)
+            data = f.read(size + 1)  # what the file holds (never the whole limit: it is reserved, not read)
         except OSError as e:
             raise RdsweepError(f"cannot read {what}{path}: {e.strerror or e}") from None
-    if len(data) > limit:  # grew while being read
-        raise RdsweepError(f"{what}{path}: more than the {limit} bytes this reads")
+    if len(data) != size:  # grew or shrank while being read
+        raise RdsweepError(f"{what}{path}: changed while being read")
     return data
 
 
@@ -238,7 +254,7 @@ class RunLock:
 
     def __enter__(self):
         try:
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK, 0o666)
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | os.O_NOFOLLOW, 0o666)
         except OSError as e:  # .lock a directory, an unwritable run directory, ...
             raise RdsweepError(f"cannot lock {self.path.parent} ({self.path}: {e.strerror or e})") from None
         try:

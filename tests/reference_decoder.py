@@ -24,6 +24,9 @@ import msgpack
 import numpy as np
 
 
+CLAMP = 1 << 30  # §0: the encoder clamps every symbol to [-CLAMP, CLAMP]
+
+
 class FormatError(ValueError):
     """The file is not a valid rdsweep file (or not one for this model)."""
 
@@ -424,7 +427,12 @@ def parse_names(block: bytes, n: int):
 # ---- §5 the payload ---------------------------------------------------------------------------------------
 
 def read_symbols(model: Model, payload: bytes, n: int, version: int) -> dict:
-    """§5: the N digits' symbols of a payload, with every stream check."""
+    """§5: the N digits' symbols of a payload, with every stream check (§2.3: versions 1 and 2 are read, as if
+    asked to, for the seed model on 28x28x1 only)."""
+    if n < 1:
+        raise FormatError("a file of no images")
+    if version < 3 and (model.name != "seed" or model.shape != (28, 28, 1)):
+        raise FormatError(f"version {version} holds only seed-model 28x28 digits")
     if n * sum(layer.min_bits() for _, layer in model.layers) > 8 * len(payload) + 64:
         raise FormatError(f"{n} digits cannot fit in {len(payload)} bytes")
     per_digit = 8 * sum(layer.dims for _, layer in model.layers) + math.prod(model.shape)
@@ -438,6 +446,8 @@ def read_symbols(model: Model, payload: bytes, n: int, version: int) -> dict:
             context = layer.context(symbols["side"])
         rows = [layer.read(dec, None if context is None else context[i]) for i in range(n)]
         symbols[name] = np.stack(rows) if rows else np.zeros((0, layer.dims), np.int64)
+    if any(np.any(np.abs(v) > CLAMP) for v in symbols.values()):
+        raise FormatError("corrupted stream: a symbol beyond the encoder's clamp")
     if version >= 3 and dec.decode(uniform_lookup(END[1])) != END[0]:
         raise FormatError("corrupted stream: wrong end mark")
     if not dec.exhausted():

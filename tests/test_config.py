@@ -4,7 +4,7 @@ from hydra import compose, initialize_config_module
 
 from rdsweep import config
 from rdsweep.errors import RdsweepError
-from rdsweep.experiment.entry import precheck
+from rdsweep.experiment.precheck import precheck
 
 config.register()
 
@@ -41,7 +41,7 @@ def test_every_setting_of_the_checkpoint_identity_separates_run_names(overrides,
     (["data.source=web"], "expected one of [auto, idx, tfds]"),
     (["latent_dims=0"], "latent_dims must be 1..4096"),
     (["seed=99999999999999999999"], "seed must be 0..2**32-1"),
-    (["train.epochs=10000000"], "train.epochs must be 0..1e6"),
+    (["train.epochs=10000000"], "train.epochs must be 1..1e6"),
     (["model.filters=[20,50,60,70,80]"], "model.filters"),
     (["prior.filters=[0]"], "prior.filters"),
     (["codec.tail_mass=0.7"], "codec.tail_mass"),

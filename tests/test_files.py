@@ -44,14 +44,26 @@ def test_one_rule_for_outputs(tmp_path):
     check_output(tmp_path / "new.npy", [src])
 
 
-def test_stale_temp_files_of_dead_writers_are_removed(tmp_path):
+def test_stale_temp_files_of_dead_writers_are_removed_and_nothing_else(tmp_path):
     target = tmp_path / "out"
-    dead = tmp_path / ".out.999999999.abcd.tmp"
+    hexes = "0123456789abcdef"
+    dead = tmp_path / f".out.999999999.{hexes}.rdsweep-tmp"
     dead.mkdir()
-    alive = tmp_path / f".out.{os.getpid()}.abcd.tmp"
+    (tmp_path / f".out.999999998.{hexes}.rdsweep-tmp").write_bytes(b"")
+    alive = tmp_path / f".out.{os.getpid()}.{hexes}.rdsweep-tmp"
     alive.write_bytes(b"")
+    (tmp_path / "elsewhere").write_bytes(b"keep")
+    kept = [tmp_path / ".out.999999999.abcd.tmp",  # the old pattern, or a user's file that looks like one
+            tmp_path / f".out.999999999.{hexes}.tmp", tmp_path / f".out.x.{hexes}.rdsweep-tmp",
+            tmp_path / f".out.999999999.{hexes}0.rdsweep-tmp", tmp_path / f".out.99999999999999.{hexes}.rdsweep-tmp"]
+    for p in kept:
+        p.write_bytes(b"a user's")
+    link = tmp_path / f".out.999999997.{hexes}.rdsweep-tmp"
+    link.symlink_to(tmp_path / "elsewhere")  # a link is never followed nor removed
     clean_stale(target)
-    assert not dead.exists() and alive.exists()
+    assert not dead.exists() and not (tmp_path / f".out.999999998.{hexes}.rdsweep-tmp").exists() and alive.exists()
+    assert all(p.read_bytes() == b"a user's" for p in kept) and link.is_symlink()
+    assert (tmp_path / "elsewhere").read_bytes() == b"keep"
 
 
 def test_a_run_directory_has_one_writer(tmp_path):

@@ -25,7 +25,9 @@ from rdsweep.files import atomic_write_text
 
 
 def _warn(message: str) -> None:
-    print(f"rdsweep aggregate: warning: {message}", file=sys.stderr)
+    """One line per warning: a control character in a path (a newline in a directory name) is shown escaped."""
+    shown = "".join(c if c >= " " and c != "\x7f" else repr(c)[1:-1] for c in message)
+    print(f"rdsweep aggregate: warning: {shown}", file=sys.stderr)
 
 
 def _labels(learned: pd.DataFrame, several_sets: bool) -> dict:
@@ -76,7 +78,9 @@ def aggregate(dirs, out: Path) -> pd.DataFrame:
         except ImportError:
             _warn("no bd.csv: BD-rates need bjontegaard (pip install 'rdsweep[baselines]')")
         else:
-            table = bd_table(runs, runs + bases)
+            table, note = bd_table(runs, runs + bases)
+            if note:
+                _warn(note)
             atomic_write_text(out / "bd.csv", table.to_csv(index=False, float_format="%.4g"))
             written.append("bd.csv")
     print(f"{len(df)} runs ({len(problems)} left out) -> {out}/{', '.join(written)}")

@@ -61,8 +61,13 @@ def _mean_curve(g: pd.DataFrame):
     return curve(g.groupby("lmbda", sort=True)[["rate_info_bits", "psnr_db"]].mean().reset_index())
 
 
-def bd_table(settings: list, anchors: list) -> pd.DataFrame:
-    """Each learned setting (label, runs) against every other curve (label, runs): one row each.
+MAX_ALL_PAIRS = 40  # settings; beyond, each is compared with the baselines and the first setting only
+
+
+def bd_table(settings: list, anchors: list) -> tuple[pd.DataFrame, str | None]:
+    """Each learned setting (label, runs) against every other curve (label, runs): one row each; and a note
+    when there are more than MAX_ALL_PAIRS learned settings: each is then compared with the non-learned
+    anchors (baselines) and the first setting only, so the table grows linearly, not quadratically.
 
     With one seed a side, ``bd_rate_pct`` / ``bd_psnr_db`` compare the two curves. With several seeds, they
     are computed for each pair of seeds (matched seeds where both sides have them, else every combination):
@@ -71,13 +76,21 @@ def bd_table(settings: list, anchors: list) -> pd.DataFrame:
     the interval holds 0 (the same for BD-PSNR); the BD-rate of the seed-mean curves is kept as
     ``bd_rate_pct_of_means``.
     """
+    learned = {name for name, _ in settings}
+    note = None
+    if len(settings) > MAX_ALL_PAIRS:
+        first = settings[0][0]
+        anchors = [(a, b) for a, b in anchors if a not in learned or a == first]
+        note = (f"{len(settings)} learned settings: BD-rates against the baselines and {first!r} only (all pairs "
+                f"would be {len(settings) * (len(settings) - 1):,})")
+    means = {name: _mean_curve(g) for name, g in [*settings, *anchors]}
     rows = []
     for name, g in settings:
-        r_t, d_t = _mean_curve(g)
+        r_t, d_t = means[name]
         for anchor, b in anchors:
             if anchor == name:
                 continue
-            row = {"learned": name, "baseline": anchor, **bd_row(r_t, d_t, *_mean_curve(b))}
+            row = {"learned": name, "baseline": anchor, **bd_row(r_t, d_t, *means[anchor])}
             pairs = _pairs(g, b)
             if len(pairs) > 1:
                 per = [bd_row(*curve(x), *curve(y)) for x, y in pairs]
@@ -96,4 +109,4 @@ def bd_table(settings: list, anchors: list) -> pd.DataFrame:
                     row["note"] = "; ".join(filter(None, [row.get("note"),
                                                           f"{len(lost)} of {len(per)} seed pairs undefined ({why})"]))
             rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows), note

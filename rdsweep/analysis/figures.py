@@ -47,7 +47,7 @@ def make_figures(run_dir: Path, out: Path, seed: int = 0) -> list[Path]:
     recon = codec.decode(symbols)
     y_hat = codec.model.dequantize(symbols)
     err = np.mean((test.astype(float) - recon).reshape(len(test), -1) ** 2, axis=1)
-    pick = rng.choice(len(test), 8, replace=False)
+    pick = rng.choice(len(test), min(8, len(test)), replace=False)  # a run may have been tested on fewer digits
     tag = f"{codec.model.spec.prior['name']}, λ={codec.meta.get('lmbda') or 0:g}"
 
     _grid([test[pick[0]]], ["test digit"], 1, out, "sample_digit", size=2.5)
@@ -65,11 +65,12 @@ def make_figures(run_dir: Path, out: Path, seed: int = 0) -> list[Path]:
     save(fig, out, "quantization_noise")
 
     noisy = codec.model.synthesis((y[pick] + noise[pick]).astype(np.float32))
-    _grid(np.concatenate([test[pick], noisy]), ["original"] * 8 + ["through noisy y~"] * 8, 8, out,
+    k = len(pick)
+    _grid(np.concatenate([test[pick], noisy]), ["original"] * k + ["through noisy y~"] * k, k, out,
           "noisy_reconstruction", f"Reconstruction through the noisy latents ({tag})")
 
     _grid(np.concatenate([test[pick], recon[pick]]),
-          ["original"] * 8 + [f"decoded\n{psnr(e):.1f} dB" for e in err[pick]], 8, out, "decoded",
+          ["original"] * k + [f"decoded\n{psnr(e):.1f} dB" for e in err[pick]], k, out, "decoded",
           f"Original vs decoded from the bytes ({tag}); mean PSNR {np.mean(psnr(err)):.2f} dB")
 
     strings = [rng.bytes(8) for _ in range(16)]

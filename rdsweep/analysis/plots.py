@@ -5,6 +5,7 @@ has its own colour and marker; settings with several seeds show their mean with 
 """
 from __future__ import annotations
 
+import io
 import itertools
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from matplotlib.figure import Figure
 
 from rdsweep.analysis.bd import curve
 from rdsweep.analysis.records import SETTING, whole
+from rdsweep.files import atomic_write_bytes
 from rdsweep.analysis.reference import REFERENCE_RERUN, REPORT, REPORT_TABLE1, RERUN
 
 MARKERS = "osD^v<>phX*P8H"
@@ -26,11 +28,31 @@ def styles():
         yield COLORS[(2 * i) % 20 if i < 10 else (2 * (i - 10) + 1) % 20], MARKERS[i % len(MARKERS)]
 
 
+MAX_LEGEND = 40  # series; a figure with more has no legend (its rd_summary.csv names them)
+MAX_LABEL = 90  # characters of one series' name in a legend
+
+
 def save(fig: Figure, out: Path, name: str, svg: bool = False) -> None:
-    fig.savefig(out / f"{name}.png", dpi=120, metadata={"Software": None})
+    """name.png (and .svg), each rendered in memory, then written atomically: a figure is never half-written."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120, metadata={"Software": None})
+    atomic_write_bytes(out / f"{name}.png", buf.getvalue())
     if svg:
-        matplotlib.rcParams["svg.hashsalt"] = "rdsweep"  # deterministic SVG ids
-        fig.savefig(out / f"{name}.svg", metadata={"Date": None, "Creator": None})
+        buf = io.BytesIO()
+        with matplotlib.rc_context({"svg.hashsalt": "rdsweep"}):  # deterministic SVG ids
+            fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+        atomic_write_bytes(out / f"{name}.svg", buf.getvalue())
+
+
+def text(label) -> str:
+    """A name from a record as plain text in a figure: no math ($ escaped), one line, bounded length."""
+    label = " ".join(str(label).split()).replace("$", r"\$")
+    return label if len(label) <= MAX_LABEL else label[: MAX_LABEL - 3] + "..."
+
+
+def legend(ax, **kw) -> None:
+    if len(ax.get_legend_handles_labels()[0]) <= MAX_LEGEND:
+        ax.legend(**kw)
 
 
 def _errorbars(ax, s, x: str, y: str, label, color, marker, lw=2.0):
@@ -39,8 +61,8 @@ def _errorbars(ax, s, x: str, y: str, label, color, marker, lw=2.0):
     several = s["n_seeds"].max() > 1
     ax.errorbar(s[f"{x}_mean"], s[f"{y}_mean"], xerr=xe if several else None, yerr=ye if several else None,
                 fmt="-", marker=marker, color=color, lw=lw, ms=5, capsize=3 if several else 0,
-                label=f"{label} (n={s['n_seeds'].min()}{'' if s['n_seeds'].nunique() == 1 else '+'} seeds)"
-                if several else label)
+                label=text(f"{label} (n={s['n_seeds'].min()}{'' if s['n_seeds'].nunique() == 1 else '+'} seeds)"
+                           if several else label))
 
 
 def rd_figure(settings: list, baselines: list, out: Path, pixels=None) -> None:
@@ -61,7 +83,7 @@ def rd_figure(settings: list, baselines: list, out: Path, pixels=None) -> None:
         if len(r) >= 2:
             c, m = next(style)
             what = " (whole files)" if "file" in str(g["rate_definition"].iloc[0]) else ""
-            ax.plot(r, d, "--", marker=m, color=c, lw=1, ms=4, label=f"{label}{what}")
+            ax.plot(r, d, "--", marker=m, color=c, lw=1, ms=4, label=text(f"{label}{what}"))
     lam = sorted(REFERENCE_RERUN)
     c, m = next(style)
     ax.plot([REFERENCE_RERUN[k][0] for k in lam], [REFERENCE_RERUN[k][1] for k in lam], ":", marker=m, color=c,
@@ -80,9 +102,9 @@ def rd_figure(settings: list, baselines: list, out: Path, pixels=None) -> None:
         a.set_xlabel("rate (bits/digit)")
         a.grid(alpha=0.3)
         if a is ax2:  # below the axes: the report's points span the panel
-            a.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12))
+            legend(a, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12))
         else:
-            a.legend(fontsize=7)
+            legend(a, fontsize=7)
         if pixels:
             top = a.secondary_xaxis("top", functions=(lambda b, p=pixels: b / p, lambda b, p=pixels: b * p))
             top.set_xlabel("bits per pixel")
@@ -109,7 +131,7 @@ def latent_figure(summary, out: Path, labels: dict) -> bool:
         for ax, metric in ((a1, "psnr_db"), (a2, "rate_info_bits")):
             ax.errorbar(g["latent_dims"], g[f"{metric}_mean"], yerr=g[f"{metric}_ci95"] if n > 1 else None,
                         fmt="-", marker=m, color=c, capsize=3,
-                        label=f"{name}, λ={key[-1]:g}" + (f" (n={n})" if n > 1 else ""))
+                        label=text(f"{name}, λ={key[-1]:g}" + (f" (n={n})" if n > 1 else "")))
     for ax, name, least in ((a1, "PSNR (dB)", 1.0), (a2, "rate (bits/digit)", 4.0)):
         ax.set_xscale("log")
         ax.set_xticks(sizes, [str(s) for s in sizes])
@@ -121,7 +143,7 @@ def latent_figure(summary, out: Path, labels: dict) -> bool:
             mid = (lo + hi) / 2
             ax.set_ylim(mid - least / 2, mid + least / 2)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        legend(ax, fontsize=7)
     fig.suptitle("Does the latent dimension matter? (each line: one setting and lambda, only the latent size "
                  "changes; 95% intervals over seeds)", fontsize=10)
     save(fig, out, "latent_study")

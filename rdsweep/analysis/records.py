@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -26,6 +27,7 @@ STRINGS = {"kind", "data", "model", "prior", "distortion", "variant", "rate_defi
 MARKERS = [METRICS, FAILED, CHECKPOINT]
 MAX_RECORD = 1 << 20  # bytes of a metrics.json (a real one holds a few KB): a larger one is not read
 MAX_REASON = 4096  # bytes of failed.txt shown
+MAX_TEXT = 200  # characters of a record's text field (a name: a run's own are a few dozen)
 
 
 def _is_number(v) -> bool:
@@ -65,6 +67,8 @@ def check_record(record) -> str | None:
             return f"{k} is {_short(record[k])}, not a string"
         if isinstance(record[k], str) and any(c < " " for c in record[k]):
             return f"{k} is {_short(record[k])}, not one line of text"
+        if isinstance(record[k], str) and len(record[k]) > MAX_TEXT:
+            return f"{k} is {len(record[k]):,} characters long, more than a run record's {MAX_TEXT}"
     for k, v in record.items():
         if not _unicode(k) or isinstance(v, str) and not _unicode(v):
             return f"{_short(k)} holds text that is not valid Unicode"
@@ -76,13 +80,41 @@ def check_record(record) -> str | None:
         for k in ("latent_dims", "epochs", "test_digits"):  # where a learned run sits: numbers ("-" is a baseline's)
             if (k in record or k == "latent_dims") and not _finite(record.get(k)):
                 return f"{k} is {_short(record.get(k))}: a learned run's record gives it as a number"
+        if record.get("epochs", 1) < 1:
+            return "trained for 0 epochs: an untrained model"
     return None
+
+
+MAX_DEPTH = 32  # directory levels searched below each directory given
+
+
+def run_dirs_under(top: Path, problems: list) -> set:
+    """The directories at or under ``top`` holding a MARKERS file: walked without recursion (any nesting),
+    links to directories not followed, at most MAX_DEPTH levels (a deeper tree is reported, not searched)."""
+    found, stack, deep = set(), [(Path(top), 0)], 0
+    while stack:
+        d, depth = stack.pop()
+        try:
+            entries = list(os.scandir(d))
+        except OSError:
+            continue
+        if any(e.name in MARKERS for e in entries):
+            found.add(d)
+        for e in entries:
+            if e.is_dir(follow_symlinks=False):
+                if depth < MAX_DEPTH:
+                    stack.append((Path(e.path), depth + 1))
+                else:
+                    deep += 1
+    if deep:
+        problems.append(f"{top}: {deep} directories deeper than {MAX_DEPTH} levels were not searched")
+    return found
 
 
 def find_runs(dirs) -> tuple[pd.DataFrame, list[str]]:
     """(one row per usable run, sorted; messages for the failed, incomplete and invalid ones)."""
     rows, problems = [], []
-    run_dirs = sorted({p.parent for d in dirs if Path(d).is_dir() for m in MARKERS for p in Path(d).rglob(m)})
+    run_dirs = sorted(set().union(*(run_dirs_under(Path(d), problems) for d in dirs if Path(d).is_dir())))
     for run_dir in run_dirs:
         if (run_dir / FAILED).exists() or (run_dir / FAILED).is_symlink():
             try:  # a regular file, its first MAX_REASON bytes: never a FIFO (blocks) or /dev/zero (never ends)

@@ -12,6 +12,7 @@ import numpy as np
 
 from rdsweep.coding.reader import Reader, _Uniform
 from rdsweep.coding.tables import FAMILY
+from rdsweep.errors import RdsweepError
 
 
 
@@ -55,7 +56,10 @@ class AnsReader(Reader):
     """Decodes what an ``AnsWriter`` wrote; ``exhausted`` tells whether the stream was used up exactly."""
 
     def __init__(self, data: bytes):
-        self.dec = constriction.stream.stack.AnsCoder(ans_words(data))
+        try:
+            self.dec = constriction.stream.stack.AnsCoder(ans_words(data))
+        except (ValueError, OverflowError) as e:  # e.g. a last word of 0: no ANS coder ends that way
+            raise RdsweepError(f"corrupted stream: not an ANS stream ({e})") from None
 
     def exhausted(self) -> bool:
         return self.dec.is_empty()

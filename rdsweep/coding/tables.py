@@ -22,6 +22,7 @@ PRECISION = 24  # constriction's probability precision for Categorical
 TOTAL = 1 << PRECISION
 MAX_WIDTH = 1 << 16  # bins per row (K + 1), a bound checked on build and on load
 MAX_ROWS = 1 << 16
+MAX_ENTRIES = 1 << 22  # bins of all rows of one layer's tables (~100 MB as counts, probabilities and bits)
 FAMILY = constriction.stream.model.Categorical(perfect=False)  # per-symbol probabilities given at coding time
 
 
@@ -46,9 +47,9 @@ class CategoricalTables:
     def __init__(self, lo, counts, what: str = "coding tables"):
         lo, counts = np.asarray(lo), np.asarray(counts)
         if counts.ndim != 2 or lo.shape != counts.shape[:1] or not 2 <= counts.shape[1] <= MAX_WIDTH \
-                or not 1 <= len(lo) <= MAX_ROWS:
+                or not 1 <= len(lo) <= MAX_ROWS or counts.size > MAX_ENTRIES:
             raise RdsweepError(f"{what}: lo {lo.shape} and counts {counts.shape} do not form R rows of "
-                               f"2..{MAX_WIDTH} bins")
+                               f"2..{MAX_WIDTH} bins, {MAX_ENTRIES} bins in all")
         if lo.dtype.kind not in "iu" or counts.dtype.kind not in "iu":
             raise RdsweepError(f"{what}: lo and counts must be integers, not {lo.dtype} and {counts.dtype}")
         # ranges checked in the arrays' own types, before any cast or sum could wrap
@@ -124,6 +125,9 @@ class CategoricalTables:
                 sym[where] = reader.model(models[r], len(where))
         else:
             sym = np.asarray(reader.categorical(self.probs[:n] if rows is None else self.probs[rows]), np.int64)
+        out = (self.lo[:n] if rows is None else self.lo[rows])
         if sym.max(initial=0) == self.K:
             sym = np.array([escape.read(reader, self.K) if s == self.K else s for s in sym], np.int64)
-        return (self.lo[:n] if rows is None else self.lo[rows]) + sym
+            if np.any(np.abs(out + sym) > escape.CLAMP):  # the encoder clamps every symbol to +-CLAMP
+                raise RdsweepError("corrupted stream: an escaped symbol beyond +-2**30")
+        return out + sym

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from rdsweep.data import download
-from rdsweep.data.idx import read_idx_images
+from rdsweep.data.idx import idx_image_shape, read_idx_images
 from rdsweep.data.images import as_batch, read_npy
 from rdsweep.errors import RdsweepError
 
@@ -75,6 +75,19 @@ def ensure_available(cfg, progress=None) -> None:
     elif missing:
         raise RdsweepError(f"no {SPLIT_STEMS[missing[0]].format(3)}[.gz] in data.dir={directory} (put the IDX "
                            "image files there, or set data.dir=...)")
+
+
+def image_shape(cfg) -> tuple | None:
+    """(H, W, C) of the config's test images from a file header alone (None for tensorflow-datasets)."""
+    source = getattr(cfg.source, "value", cfg.source)
+    if cfg.test_file:
+        path = Path(os.path.expanduser(str(cfg.test_file)))
+        if path.suffix == ".npy":
+            shape = read_npy(path, header_only=True)
+            return (*shape[1:], 1) if len(shape) == 3 else shape[1:]
+        return idx_image_shape(path)
+    path = _find(data_dir(cfg), "test") if source != "tfds" else None
+    return None if path is None else idx_image_shape(path)
 
 
 def load_split(cfg, split: str, progress=None) -> np.ndarray:

@@ -57,6 +57,16 @@ def _read_into(f, out: np.ndarray) -> int:
     return filled
 
 
+def idx_image_shape(path) -> tuple:
+    """(H, W, C) of an IDX image file from its header alone (gzipped if its name ends in .gz)."""
+    path = Path(path)
+    try:
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
+            return _declared(path, f.read(20))[1][1:]
+    except (OSError, EOFError, zlib.error) as e:
+        raise RdsweepError(f"cannot read IDX file {path}: {e}") from None
+
+
 def read_idx_images(path) -> np.ndarray:
     """uint8 (N, H, W, C) from an IDX file (gzipped if its name ends in .gz); clear error on anything wrong.
 

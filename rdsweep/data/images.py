@@ -23,8 +23,9 @@ _PNG_MODES = {1: "L", 3: "RGB"}
 _NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 
 
-def read_npy(path) -> np.ndarray:
-    """A uint8 .npy array of 2 to 4 dimensions, its header checked before its data is read."""
+def read_npy(path, header_only: bool = False):
+    """A uint8 .npy array of 2 to 4 dimensions, its header checked before its data is read (``header_only``:
+    its shape, nothing else read)."""
     path = Path(path)
     try:
         with open(path, "rb") as f:
@@ -42,6 +43,8 @@ def read_npy(path) -> np.ndarray:
             if math.prod(shape) > MAX_BYTES or offset + math.prod(shape) != size:
                 raise RdsweepError(f"{path}: header declares {dtype} {shape} ({math.prod(shape)} bytes) but the "
                                    f"file holds {size - offset} bytes of data")
+            if header_only:
+                return tuple(shape)
             a = np.frombuffer(f.read(), np.uint8).reshape(shape, order="F" if fortran else "C")
     except (RdsweepError, MemoryError):
         raise
@@ -70,33 +73,63 @@ def as_batch(a: np.ndarray, shape=None, where="") -> np.ndarray:
 _ADAM7 = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]
 
 
-def _png_data_error(path) -> str | None:
-    """Why a PNG's image data (its IDAT chunks, inflated) is not exactly what its header declares, or None.
-    PIL fills missing rows with zeros and ignores extra data without a word; here both are refused. The data
-    is inflated in pieces, never beyond one byte past the declared size."""
+_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_ANIMATION = {b"acTL", b"fcTL", b"fdAT"}  # APNG: frames beyond the first
+
+
+def _png_error(path) -> str | None:
+    """Why a file is not one valid, still, 8-bit grey or RGB PNG, or None: every chunk's CRC, the header's fields,
+    IHDR first and IEND last (nothing after it), consecutive IDAT chunks whose data inflates to exactly what
+    the header declares (PIL fills missing rows with zeros and ignores extra data without a word), no
+    animation. Read in pieces: nothing is inflated beyond one byte past the declared size."""
     with open(path, "rb") as f:
-        f.read(8)
-        inflate, expected, total = zlib.decompressobj(), None, 0
-        while len(head := f.read(8)) == 8:
+        if f.read(8) != _SIGNATURE:
+            return "does not start with the PNG signature"
+        inflate, expected, total, first, idat = zlib.decompressobj(), None, 0, True, "none"
+        while True:
+            head = f.read(8)
+            if len(head) < 8:
+                return "ends before its IEND chunk"
             n, kind = struct.unpack(">I4s", head)
-            if kind == b"IHDR":  # PIL has checked it: 13 bytes, first
-                w, h, depth, ctype, _, _, interlace = struct.unpack(">IIBBBBB", f.read(13))
-                bits = depth * {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}.get(ctype, 1)
-                rows = lambda w, h: h * (1 + (w * bits + 7) // 8) if w and h else 0  # noqa: E731
-                expected = rows(w, h) if not interlace else sum(
-                    rows((w - x + dx - 1) // dx if w > x else 0, (h - y + dy - 1) // dy if h > y else 0)
-                    for x, y, dx, dy in _ADAM7)
-                f.seek(n - 13 + 4, 1)
-            elif kind == b"IDAT" and expected is not None:
-                while n > 0 and (piece := f.read(min(n, 1 << 16))):
-                    n -= len(piece)
+            if n > (1 << 31) - 1 or (first and (kind != b"IHDR" or n != 13)):
+                return "does not start with a 13-byte IHDR chunk" if first else "has a chunk longer than PNG allows"
+            if kind in _ANIMATION:
+                return "is an animated PNG (frames beyond the first)"
+            if kind == b"IHDR" and not first:
+                return "has a second IHDR chunk"
+            idat = "after" if idat == "in" and kind != b"IDAT" else idat
+            if kind == b"IDAT":
+                if idat == "after":
+                    return "has IDAT chunks that are not consecutive"
+                idat = "in"
+            crc, left = zlib.crc32(kind), n
+            while left > 0:
+                piece = f.read(min(left, 1 << 16))
+                if not piece:
+                    return f"ends inside its {kind.decode('latin-1')!r} chunk"
+                crc, left = zlib.crc32(piece, crc), left - len(piece)
+                if kind == b"IHDR":
+                    w, h, depth, ctype, comp, filt, interlace = struct.unpack(">IIBBBBB", piece)
+                    if depth != 8 or ctype not in (0, 2) or comp or filt or interlace > 1:
+                        return (f"has header fields this reader does not take (bit depth {depth}, colour type "
+                                f"{ctype}, compression {comp}, filter {filt}, interlace {interlace})")
+                    bits = 8 * (1 if ctype == 0 else 3)
+                    rows = lambda w, h: h * (1 + (w * bits + 7) // 8) if w and h else 0  # noqa: E731
+                    expected = rows(w, h) if not interlace else sum(
+                        rows((w - x + dx - 1) // dx if w > x else 0, (h - y + dy - 1) // dy if h > y else 0)
+                        for x, y, dx, dy in _ADAM7)
+                elif kind == b"IDAT":
                     total += len(inflate.decompress(piece, expected + 1 - total))
                     if inflate.unconsumed_tail or total > expected:
                         return f"holds more image data than its {w}x{h} header declares"
-                f.seek(4, 1)
-            else:
-                f.seek(n + 4, 1)
-    if expected is not None and total < expected:
+            if f.read(4) != struct.pack(">I", crc & 0xFFFFFFFF):
+                return f"has a corrupt {kind.decode('latin-1')!r} chunk (CRC mismatch)"
+            first = False
+            if kind == b"IEND":
+                break
+        if f.read(1):
+            return "has data after its IEND chunk"
+    if total < expected or not inflate.eof:
         return f"holds {total} of the {expected} bytes of image data its header declares (rows missing)"
     return None
 
@@ -117,11 +150,10 @@ def read_png(path, shape) -> np.ndarray:
             if im.format != "PNG" or im.mode != _PNG_MODES[C] or im.size != (W, H):
                 raise RdsweepError(f"{path}: expected an 8-bit {'grayscale' if C == 1 else 'RGB'} {H}x{W} PNG, "
                                    f"got {im.format} mode {im.mode} {im.size[1]}x{im.size[0]}")
-            pixels = np.asarray(im, dtype=np.uint8).reshape(1, H, W, C)
-        why = _png_data_error(path)
-        if why:
-            raise RdsweepError(f"{path}: not a valid PNG: it {why}")
-        return pixels
+            why = _png_error(path)  # before PIL decodes anything
+            if why:
+                raise RdsweepError(f"{path}: not a valid PNG: it {why}")
+            return np.asarray(im, dtype=np.uint8).reshape(1, H, W, C)
     except RdsweepError:
         raise
     except (OSError, UnidentifiedImageError, ValueError, zlib.error, struct.error,
@@ -129,10 +161,14 @@ def read_png(path, shape) -> np.ndarray:
         raise RdsweepError(f"{path}: not a readable PNG ({e})") from None
 
 
-def read_images(path, shape) -> tuple[np.ndarray, list | None]:
+def read_images(path, shape, most: int | None = None) -> tuple[np.ndarray, list | None]:
     """(uint8 (N, H, W, C), the images' file names) from a .npy (no names), a PNG, or a directory of PNGs
-    (sorted by name), for images of ``shape``."""
+    (sorted by name), for images of ``shape``; more than ``most`` images are refused before any is read."""
     path = Path(path)
+
+    def bound(n: int) -> None:
+        if most is not None and n > most:
+            raise RdsweepError(f"{path}: {n} images, more than the {most} one file holds for this model (split them)")
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() == ".png")
         if not files:
@@ -143,12 +179,15 @@ def read_images(path, shape) -> tuple[np.ndarray, list | None]:
                                    "under .png names)")
         if len(files) * math.prod(shape) > MAX_BYTES:
             raise RdsweepError(f"{path}: {len(files)} images are more than {MAX_BYTES} bytes")
+        bound(len(files))
         return np.concatenate([read_png(p, shape) for p in files]), [p.name for p in files]
     if not path.exists():
         raise RdsweepError(f"{path}: no such file or directory")
     if not path.is_file():
         raise RdsweepError(f"{path}: not a regular file")
     if path.suffix.lower() == ".npy":
+        declared = read_npy(path, header_only=True)
+        bound(math.prod(declared) // math.prod(shape))
         return as_batch(read_npy(path), shape, str(path)), None
     if path.suffix.lower() == ".png":
         return read_png(path, shape), [path.name]

@@ -22,7 +22,7 @@ import numpy as np
 from jax.scipy.special import ndtr as jndtr
 from scipy.special import ndtr, ndtri
 
-from rdsweep.coding.tables import CategoricalTables, quantize_pmf
+from rdsweep.coding.tables import MAX_ENTRIES, MAX_WIDTH, CategoricalTables, quantize_pmf
 from rdsweep.entropy.factorized import quantize
 from rdsweep.errors import RdsweepError
 
@@ -107,12 +107,28 @@ class ConditionalGaussian:
                                f"the model has {dims} latent dimensions")
         self.tables, self.net, self.dims = tables, net, dims
 
+    @staticmethod
+    def half_width(scale_max: float, tail_mass: float) -> int:
+        """K: the tables cover -K .. K (the widest scale's 1 - tail_mass), plus the escape bin."""
+        return int(np.ceil(scale_max * ndtri(1 - tail_mass / 2)))
+
+    @classmethod
+    def check_size(cls, scale_min: float, scale_max: float, num_scales: int, tail_mass: float) -> None:
+        """RdsweepError if these settings would make tables larger than the coder allows (before training)."""
+        bins = 2 * cls.half_width(scale_max, tail_mass) + 2
+        if bins > MAX_WIDTH or num_scales * bins > MAX_ENTRIES:
+            raise RdsweepError(f"{num_scales} scales up to {scale_max:g} at tail mass {tail_mass:g} need tables of "
+                               f"{num_scales} x {bins} bins, more than the coder's {MAX_WIDTH} bins a row and "
+                               f"{MAX_ENTRIES} entries: a smaller model.scale_max or num_scales, or a larger "
+                               "codec.tail_mass")
+
     @classmethod
     def build(cls, dense: list, side_offset, dims: int, scale_min: float, scale_max: float, num_scales: int,
               tail_mass: float) -> "ConditionalGaussian":
         """After training: the tables of the scale table's Gaussians and the integer hyper-synthesis."""
+        cls.check_size(scale_min, scale_max, num_scales, tail_mass)
         scales = scale_table(scale_min, scale_max, num_scales)
-        K = int(np.ceil(scales[-1] * ndtri(1 - tail_mass / 2)))
+        K = cls.half_width(scales[-1], tail_mass)
         k = np.arange(-K, K + 1, dtype=np.float64)
         pmf = ndtr((k[None] + 0.5) / scales[:, None]) - ndtr((k[None] - 0.5) / scales[:, None])
         tail = 2 * ndtr((-K - 0.5) / scales)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from rdsweep.coding import escape
-from rdsweep.coding.tables import MAX_WIDTH, CategoricalTables, quantize_pmf
+from rdsweep.coding.tables import MAX_ENTRIES, MAX_WIDTH, CategoricalTables, quantize_pmf
 from rdsweep.entropy.densities import FactorizedPrior, quantiles
 from rdsweep.errors import RdsweepError
 
@@ -39,11 +39,13 @@ class FactorizedEntropy:
 
         lower, median, upper = quantiles(density, params, tail_mass)
         offset = median.astype(np.float32)
-        lo = np.floor(lower - offset).astype(np.int64)
-        hi = np.ceil(upper - offset).astype(np.int64)
-        K = int((hi - lo).max()) + 1
-        if K >= MAX_WIDTH:
-            raise RdsweepError(f"coding table would need {K} bins (> {MAX_WIDTH}): the prior is degenerate")
+        span = np.clip(np.ceil(upper - offset) - np.floor(lower - offset) + 1, 1, 2 * escape.CLAMP)
+        lo = np.floor(np.clip(lower - offset, -escape.CLAMP, 0)).astype(np.int64)
+        # the tables' size is bounded (MAX_ENTRIES over all rows): a density wider than that (a degenerate
+        # prior, a tiny tail_mass) gets a window around its median, the rest of its mass coded by escapes
+        cap = min(MAX_WIDTH - 1, MAX_ENTRIES // len(lo) - 1)
+        lo = np.where(span > cap, -(cap // 2), lo)
+        K = int(min(span.max(), cap))
         grid = (lo[:, None] + np.arange(K)[None, :]).astype(np.float32) + offset[:, None]  # (D, K) centres
         apply = lambda x, m: np.asarray(density.apply({"params": params}, jnp.asarray(x.T), method=m)).T  # noqa
         pmf = apply(grid, density.likelihood).astype(np.float64)

@@ -22,7 +22,7 @@ from rdsweep.errors import RdsweepError
 from rdsweep.experiment import checkpoint, train
 from rdsweep.experiment.evaluate import evaluate
 from rdsweep.experiment.logger import make_logger
-from rdsweep.experiment.rundir import read_config, tables_bytes
+from rdsweep.experiment.rundir import check_run_dir, read_config, tables_bytes
 from rdsweep.files import (CHECKPOINT, CONFIG, HISTORY, METRICS, TABLES, ForeignRunError, RunLock,
                            atomic_write_bytes, atomic_write_text, read_regular)
 from rdsweep.models import ModelSpec
@@ -47,18 +47,20 @@ def run(dictconfig, run_dir: Path) -> dict:
     cfg = config.validate(dictconfig)
     resolved = OmegaConf.to_container(dictconfig, resolve=True, enum_to_str=True)
     run_dir = Path(run_dir)
+    check_run_dir(run_dir)  # the entry point's precheck did too: here for launchers and the Python API
     run_dir.mkdir(parents=True, exist_ok=True)
     with RunLock(run_dir):
         metrics = finished_record(cfg, resolved, run_dir)
         if metrics is None:
-            saved = checkpoint.matching(run_dir, config.identity(cfg))  # before anything is written
-            atomic_write_text(run_dir / CONFIG, OmegaConf.to_yaml(resolved))
             train_images, test_images = load_data(cfg)
+            spec = model_spec(cfg, train_images.shape[1:])  # sizes checked before anything is allocated
+            saved = checkpoint.matching(run_dir, config.identity(cfg), spec, cfg.train.epochs)
+            atomic_write_text(run_dir / CONFIG, OmegaConf.to_yaml(resolved))  # the first write in run_dir
             log.info("data: %d training, %d test images of %s; JAX device %s", len(train_images),
                      len(test_images), "x".join(map(str, train_images.shape[1:])), jax.devices()[0].device_kind)
             logger = make_logger(cfg, run_dir)
             try:
-                metrics = train_and_evaluate(cfg, run_dir, train_images, test_images, logger, saved)
+                metrics = train_and_evaluate(cfg, run_dir, spec, train_images, test_images, logger, saved)
             finally:
                 logger.close()
             metrics["wall_s"] = time.perf_counter() - t_start
@@ -108,13 +110,17 @@ def finished_record(cfg, resolved: dict, run_dir: Path) -> dict | None:
     return record
 
 
-def train_and_evaluate(cfg, run_dir: Path, train_images, test_images, logger, saved=None) -> dict:
+def model_spec(cfg, shape) -> ModelSpec:
+    """The model spec of a config on images of ``shape`` (H, W, C), checked (sizes, parameter count, tables)."""
+    spec = ModelSpec(config.as_dict(cfg.model), config.as_dict(cfg.prior), int(cfg.latent_dims), tuple(shape))
+    models.get(cfg.model.name).check(spec, float(cfg.codec.tail_mass))
+    return spec
+
+
+def train_and_evaluate(cfg, run_dir: Path, spec: ModelSpec, train_images, test_images, logger, saved=None) -> dict:
     """Train (resuming from ``saved``, a ``checkpoint.matching`` state), build the coding tables, code the test
     images for real: the record (no wall_s)."""
     M = models.get(cfg.model.name)
-    spec = ModelSpec(config.as_dict(cfg.model), config.as_dict(cfg.prior), int(cfg.latent_dims),
-                     tuple(train_images.shape[1:]))
-    M.check(spec)
     params = M.init_params(spec, jax.random.fold_in(jax.random.key(int(cfg.seed)), 0))
     params, history, info = train.fit(cfg, spec, M.make_net(spec), params, train_images, run_dir, log=log.info,
                                       logger=logger, preview=test_images[: cfg.logger.images], saved=saved)

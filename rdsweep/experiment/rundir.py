@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +12,40 @@ from rdsweep import models
 from rdsweep.codec import Codec, META
 from rdsweep.errors import RdsweepError
 from rdsweep.experiment import checkpoint
-from rdsweep.files import CHECKPOINT, CONFIG, FAILED, TABLES, read_regular
+from rdsweep.files import (CHECKPOINT, CONFIG, FAILED, RUN_DIRS, RUN_FILES, TABLES, TEMP_SUFFIX, ForeignRunError,
+                           read_regular)
 from rdsweep.models import ModelSpec
+
+
+def check_run_dir(run_dir: Path) -> None:
+    """ForeignRunError unless ``run_dir`` may be a run's directory: absent, or a directory holding only what a
+    run writes (``RUN_FILES`` as regular files, not links nor FIFOs; ``RUN_DIRS``; this package's temp files),
+    its config.yaml an rdsweep run config, writable. Checked before anything is written there."""
+    run_dir = Path(run_dir)
+    if not os.path.lexists(run_dir):
+        return
+    if not run_dir.is_dir():
+        raise ForeignRunError(f"{run_dir}: exists and is not a directory; give another hydra.run.dir")
+    for entry in sorted(os.listdir(run_dir)):
+        path = run_dir / entry
+        if entry in RUN_FILES:
+            if path.is_symlink() or not path.is_file():
+                raise ForeignRunError(f"{path}: not a regular file (a link, FIFO or directory where a run writes "
+                                      "its own file); remove it or give another hydra.run.dir")
+        elif not (entry in RUN_DIRS and path.is_dir() and not path.is_symlink()) and not entry.endswith(TEMP_SUFFIX):
+            raise ForeignRunError(f"{run_dir} is not an rdsweep run directory (it holds {entry[:80]!r}); give "
+                                  "another hydra.run.dir")
+    if (run_dir / CONFIG).is_file():
+        text = read_regular(run_dir / CONFIG, 1 << 20, "run config ")
+        try:
+            cfg = OmegaConf.create(text.decode("utf-8"))
+            ok = isinstance(cfg, DictConfig) and all(k in cfg for k in ("lmbda", "model", "prior", "data"))
+        except Exception:  # noqa: BLE001 - yaml and decoding errors come in many types
+            ok = False
+        if not ok:
+            raise ForeignRunError(f"{run_dir / CONFIG} is not an rdsweep run config; give another hydra.run.dir")
+    if not os.access(run_dir, os.W_OK | os.X_OK):
+        raise RdsweepError(f"cannot write in {run_dir}: permission denied")
 
 
 def read_config(run_dir: Path):

@@ -143,6 +143,7 @@ def fit(cfg, spec: ModelSpec, net, params, train_images: np.ndarray, run_dir, lo
         params, opt_state, images, jnp.zeros((steps, B), jnp.int32), noise_key, jnp.int32(0), lmbda).compile()
     info["compile_s"] = time.perf_counter() - t0
     show = make_preview(net) if preview is not None and len(preview) else None
+    before = jax.tree_util.tree_map(jnp.copy, params)  # the steps donate params' buffers
 
     for epoch in range(start, int(cfg.train.epochs)):
         epoch_key = jax.random.fold_in(noise_key, epoch)
@@ -187,5 +188,21 @@ def fit(cfg, spec: ModelSpec, net, params, train_images: np.ndarray, run_dir, lo
         checkpoint.save(run_dir, params, opt_state, epoch + 1, history, ident, spec)
         if show is not None:
             logger.images(epoch + 1, preview, np.asarray(show(params, preview)))
+    check_moved(cfg, before, params, (int(cfg.train.epochs) - start) * steps)
     info["digits_per_s"] = history[-1]["digits_per_s"]
     return params, history, info
+
+
+MIN_MOVE = 1e-6  # relative change of the parameters below which a training trained nothing
+
+
+def check_moved(cfg, before, after, steps: int) -> None:
+    """A training whose parameters barely moved (a learning rate so small that nothing happens) recorded an
+    untrained model: it fails instead, saying so."""
+    num = sum(float(jnp.sum(jnp.square(a - b))) for a, b in zip(jax.tree_util.tree_leaves(after),
+                                                               jax.tree_util.tree_leaves(before)))
+    den = sum(float(jnp.sum(jnp.square(b))) for b in jax.tree_util.tree_leaves(before))
+    moved = (num / max(den, 1e-30)) ** 0.5
+    if moved < MIN_MOVE:
+        raise RdsweepError(f"training did not move the model: its parameters changed by {moved:.1e} (relative) "
+                           f"in {steps} steps; train.learning_rate={cfg.train.learning_rate:g} is too small")

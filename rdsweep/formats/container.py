@@ -32,6 +32,7 @@ from rdsweep.files import open_regular
 MAGIC = b"RDSW"
 VERSION = 4
 READABLE = (1, 2, 3, 4)
+FIRST_EXACT = 3  # the first version with an end mark: versions before it cannot prove their digit count
 MAX_DIGITS = 1 << 24
 MAX_NAME = 255  # bytes of one name (a file name)
 END = (0xA5C3, 1 << 16)  # (value, alphabet size) of the end mark

@@ -16,6 +16,7 @@ same integers.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -24,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rdsweep.errors import RdsweepError
 from rdsweep.models.layers import images_to_input, output_to_images
 
 
@@ -51,6 +53,7 @@ def batched(fn, x, batch: int):
     return np.concatenate([np.asarray(fn(x[i:i + batch])) for i in range(0, len(x), batch)])
 
 
+MAX_PARAMS = 1 << 26  # 268 MB of float32 weights, ~0.8 GB with Adam's two moments
 MODELS: dict = {}  # name -> CodingModel subclass, filled by @register when rdsweep.models is imported
 
 
@@ -88,8 +91,16 @@ class CodingModel:
         return {k: shapes[k] for k in cls.stored}
 
     @classmethod
-    def check(cls, spec: ModelSpec) -> None:
-        """Raise RdsweepError unless the model can be built for spec (e.g. the image shape)."""
+    def check(cls, spec: ModelSpec, tail_mass: float = 2.0**-8) -> None:
+        """Raise RdsweepError unless the model can be built for spec (subclasses: the image shape, the size of
+        tables fixed by the config and ``tail_mass``, ...), within MAX_PARAMS parameters (counted without
+        allocating them): checked before training or loading."""
+        shapes = jax.eval_shape(lambda k: cls.init_params(spec, k), jax.random.key(0))
+        count = sum(math.prod(x.shape) for x in jax.tree_util.tree_leaves(shapes))
+        if count > MAX_PARAMS:
+            raise RdsweepError(f"model {cls.name} on {'x'.join(map(str, spec.shape))} images would have {count:,} "
+                               f"parameters, more than the {MAX_PARAMS:,} rdsweep trains (smaller hidden, filters "
+                               "or latent_dims)")
 
     @classmethod
     def entropy_from_training(cls, spec: ModelSpec, params: dict, tail_mass: float) -> dict:

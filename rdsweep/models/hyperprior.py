@@ -19,6 +19,7 @@ import numpy as np
 from rdsweep.entropy.conditional import ConditionalGaussian, gaussian_bits, scale_of
 from rdsweep.entropy.densities import make_density
 from rdsweep.entropy.factorized import FactorizedEntropy
+from rdsweep.errors import RdsweepError
 from rdsweep.models.base import ModelSpec, batched, register
 from rdsweep.models.layers import glorot, images_to_input
 from rdsweep.models.seed import Analysis, SeedConfig, SeedModel, Synthesis
@@ -106,6 +107,12 @@ class HyperpriorModel(SeedModel):
     stored = ("analysis", "synthesis", "hyper_analysis")
 
     @classmethod
+    def check(cls, spec: ModelSpec, tail_mass: float = 2.0**-8) -> None:
+        super().check(spec, tail_mass)
+        cfg = HyperpriorConfig(**spec.model)
+        ConditionalGaussian.check_size(cfg.scale_min, cfg.scale_max, cfg.num_scales, tail_mass)
+
+    @classmethod
     def entropy_from_training(cls, spec: ModelSpec, params, tail_mass):
         cfg = HyperpriorConfig(**spec.model)
         side = FactorizedEntropy.from_density(make_density(spec.prior, cfg.hyper_dims), params["entropy"], tail_mass)
@@ -120,6 +127,9 @@ class HyperpriorModel(SeedModel):
         side_dims = spec.model.get("hyper_dims", HyperpriorConfig.hyper_dims)
         side = FactorizedEntropy.from_arrays(arrays["side"], side_dims, "coding tables of the side information")
         y = ConditionalGaussian.from_arrays(arrays["y"], side_dims, spec.latent_dims, "conditional tables of y")
+        scales = spec.model.get("num_scales", HyperpriorConfig.num_scales)
+        if y.tables.rows != scales:
+            raise RdsweepError(f"conditional tables of y: {y.tables.rows} rows, the config says {scales} scales")
         return {"side": side, "y": y}
 
     def encode(self, images):

@@ -109,12 +109,13 @@ class SeedModel(CodingModel):
     Net = SeedNet
 
     @classmethod
-    def check(cls, spec: ModelSpec) -> None:
+    def check(cls, spec: ModelSpec, tail_mass: float = 2.0**-8) -> None:
         step = 2 ** len(spec.model.get("filters", SeedConfig().filters))
         H, W, C = spec.shape
         if H % step or W % step or not (step <= H <= 4096 and step <= W <= 4096) or C not in (1, 3):
             raise RdsweepError(f"images of {H}x{W}x{C}: model {cls.name} needs height and width divisible by "
                                f"{step} (up to 4096) and 1 or 3 channels")
+        super().check(spec, tail_mass)
 
     @classmethod
     def entropy_from_training(cls, spec: ModelSpec, params, tail_mass):

@@ -135,6 +135,6 @@ def test_a_seed_pair_without_a_bd_rate_is_named_not_silently_dropped():
     learned = pd.DataFrame(rows)
     anchor = pd.DataFrame({"lmbda": [1, 2, 3, 4, 5], "rate_info_bits": [15, 30, 60, 120, 240],
                            "psnr_db": [19, 23, 26, 28, 30]})
-    row = bd_table([("ours", learned)], [("codec", anchor)]).iloc[0]
+    row = bd_table([("ours", learned)], [("codec", anchor)])[0].iloc[0]
     assert row["bd_pairs"] == 2 and "1 of 3 seed pairs undefined (fewer than 4 lossy points)" in row["note"]
     assert row["bd_rate_pct"] < 0

@@ -42,7 +42,7 @@ def test_records_in_the_learned_schema_and_bd_rate(tmp_path, mnist_dir):
     # a fake learned curve at half the DCT rate: BD-rate must come out near -50 %
     dct = df[df["prior"] == "dct"]
     learned = dct.assign(kind="learned", prior="fake", rate_info_bits=dct["rate_info_bits"] / 2)
-    bd = bd_table([("fake", learned)], [("dct", dct)])
+    bd = bd_table([("fake", learned)], [("dct", dct)])[0]
     assert bd.iloc[0]["bd_rate_pct"] == pytest.approx(-50, abs=1)
 
 

@@ -76,8 +76,8 @@ def test_not_gzip_and_uncompressed_files(tmp_path):
 
 
 def test_missing_files_say_how_to_provide_them(tmp_path):
-    with pytest.raises(RdsweepError, match=r"cannot download MNIST t10k-images-idx3-ubyte.gz \(http://127.0.0.1:9/"
-                                           r"t10k.*: download t10k-images-idx3-ubyte.gz from http://127.0.0.1:9/ into "):
+    with pytest.raises(RdsweepError, match=r"cannot download MNIST t10k-images-idx3-ubyte.gz \(http://127.0.0.1:9/t10k"
+                                           r".*: download t10k-images-idx3-ubyte.gz from http://127.0.0.1:9/ into "):
         load_split(DataConfig(dir=str(tmp_path / "nowhere"), mirrors=["http://127.0.0.1:9/"]), "test")
     with pytest.raises(RdsweepError, match="no t10k-images-idx3-ubyte"):
         load_split(DataConfig(dir=str(tmp_path), source="idx"), "test")

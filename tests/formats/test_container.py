@@ -58,13 +58,16 @@ def test_random_bytes_never_crash(codec, valid, blob, with_header):
 
 
 def rewrite(data: bytes, version: int, payload: bytes | None = None, n: int | None = None) -> bytes:
-    """A valid version-3 file rewritten as ``version`` (1 and 2 have no channels byte), with another payload
-    or digit count if given, its length and CRC made valid again (a forged but well-formed file)."""
-    _, _, fp, count, h, w, c, plen = struct.unpack_from(">4sB16sIHHBI", data)
-    payload = data[34:34 + plen] if payload is None else payload
+    """A valid version-4 file without names rewritten as ``version`` (1 and 2 have no channels byte, 3 no
+    names length), with another payload or digit count if given, its length and CRC made valid again (a forged
+    but well-formed file)."""
+    _, _, fp, count, h, w, c, plen, nlen = struct.unpack_from(">4sB16sIHHBII", data)
+    assert nlen == 0
+    payload = data[38:38 + plen] if payload is None else payload
     n = count if n is None else n
     head = struct.pack(">4sB16sIHHI", b"RDSW", version, fp, n, h, w, len(payload)) if version < 3 else \
-        struct.pack(">4sB16sIHHBI", b"RDSW", version, fp, n, h, w, c, len(payload))
+        struct.pack(">4sB16sIHHBI", b"RDSW", version, fp, n, h, w, c, len(payload)) if version == 3 else \
+        struct.pack(">4sB16sIHHBII", b"RDSW", version, fp, n, h, w, c, len(payload), 0)
     return head + payload + struct.pack(">I", zlib.crc32(head + payload))
 
 
@@ -81,24 +84,41 @@ def test_wrong_model_version_and_shape(codec, valid):
         container.unpack(data, codec.fingerprint, three.shape)
 
 
-def test_versions_1_and_2_still_decode(codec, valid):
+def test_version_3_still_decodes(codec, valid):
+    _, symbols, data = valid
+    np.testing.assert_array_equal(codec.decompress(rewrite(data, 3)), codec.decode(symbols))
+
+
+def test_versions_1_and_2_decode_only_when_asked_and_only_for_the_seed_model(codec, valid):
+    """Without an end mark a count raised by one can decode an invented digit: these files are read only on
+    request (legacy), for the model they were written for."""
     _, symbols, data = valid
     w = RangeWriter()
     messages.write(codec.model.layers(), symbols, [w] * 20)
     v1 = rewrite(data, 1, w.finish())
+    v2 = rewrite(data, 2, codec.pack(symbols, 2))
     assert codec.pack(symbols, 1) == w.finish()
-    np.testing.assert_array_equal(codec.decompress(v1), codec.decode(symbols))
-    np.testing.assert_array_equal(codec.decompress(rewrite(data, 2, codec.pack(symbols, 2))), codec.decode(symbols))
+    for old in (v1, v2):
+        with pytest.raises(RdsweepError, match="cannot prove its digit count"):
+            codec.decompress(old)
+        np.testing.assert_array_equal(codec.decompress(old, legacy=True), codec.decode(symbols))
     with pytest.raises(RdsweepError, match="corrupted stream"):  # a v3 payload (end mark) is not a v2 one
-        codec.decompress(rewrite(data, 2))
+        codec.decompress(rewrite(data, 2), legacy=True)
     with pytest.raises(RdsweepError, match="corrupted stream"):  # a v1 payload is not a v2 one
-        codec.decompress(rewrite(v1, 2))
+        codec.decompress(rewrite(data, 2, w.finish()), legacy=True)
+    hyper = untrained_codec(latent_dims=10, model="hyperprior")
+    forged = rewrite(hyper.compress(valid[0]), 2)
+    with pytest.raises(RdsweepError, match="holds only seed-model 28x28 digits; this model is hyperprior"):
+        hyper.decompress(forged, legacy=True)
 
 
 def test_a_forged_digit_count_is_refused_before_decoding(codec, valid):
     """A well-formed file claiming 2**24 digits in 30 bytes: refused at once, nothing allocated."""
     with pytest.raises(RdsweepError, match="cannot fit"):
         codec.decompress(rewrite(valid[2], 3, n=2**24))
-    for n in (19, 21, 22):  # plausible counts: the end mark gives them away
-        with pytest.raises(RdsweepError, match="corrupted stream"):
-            codec.decompress(rewrite(valid[2], 3, n=n))
+    for version in (3, 4):
+        for n in (19, 21, 22):  # plausible counts: the end mark gives them away
+            with pytest.raises(RdsweepError, match="corrupted stream"):
+                codec.decompress(rewrite(valid[2], version, n=n))
+    with pytest.raises(RdsweepError, match="holds no images"):
+        codec.decompress(rewrite(valid[2], 4, n=0))
