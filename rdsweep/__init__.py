@@ -9,14 +9,15 @@ from rdsweep import runtime  # noqa: F401 - cheap, and changes nothing until run
 __version__ = "0.2.0"
 
 
-def load(path):
-    """A codec (rdsweep.codec.Codec) from a model file (.rdsm) or a trained run directory."""
+def load(path, lmbda: float | None = None):
+    """A codec (rdsweep.codec.Codec) from a model file (.rdsm) or a trained run directory (of a variable-rate
+    model: at ``lmbda``)."""
     from pathlib import Path
 
     if Path(path).is_dir():
         from rdsweep.experiment.rundir import load_codec
 
-        return load_codec(path)
+        return load_codec(path, lmbda)
     from rdsweep.codec import Codec
 
     return Codec.from_file(path)

@@ -21,6 +21,11 @@ from rdsweep import __version__
 from rdsweep.errors import deferred_interrupts, exit_now, report_errors
 
 
+def _lmbda(p):
+    p.add_argument("--lmbda", type=positive_number, default=None,
+                   help="a variable-rate run's operating point (any lambda of its range)")
+
+
 def _force(p):
     p.add_argument("-f", "--force", action="store_true", help="replace an existing output")
 
@@ -30,7 +35,7 @@ def cmd_export(args) -> None:
     from rdsweep.files import CHECKPOINT, CONFIG, TABLES, check_output
 
     check_output(args.output, [args.run_dir, *(args.run_dir / f for f in (CONFIG, CHECKPOINT, TABLES))], args.force)
-    codec = load_codec(args.run_dir)
+    codec = load_codec(args.run_dir, args.lmbda)
     codec.save(args.output, replace=args.force)
     print(f"exported {args.run_dir} (model {codec.model.name}, prior {codec.model.spec.prior['name']}, latent "
           f"{codec.model.spec.latent_dims}, lmbda {codec.meta.get('lmbda') or 0:g}) -> {args.output} "
@@ -55,7 +60,7 @@ def cmd_compress(args) -> None:
 
     pngs = sorted(p for p in args.input.iterdir() if p.suffix.lower() == ".png") if args.input.is_dir() else []
     check_output(args.output, [args.input, *_model_inputs(args.model), *pngs], args.force)  # PNGs are inputs too
-    codec = rdsweep.load(args.model)
+    codec = rdsweep.load(args.model, args.lmbda)
     images, names = read_images(args.input, codec.shape, codec.most_images())  # bounded before reading
     symbols = codec.encode(images)
     data = codec.compress(images, names)
@@ -74,10 +79,85 @@ def cmd_decompress(args) -> None:
 
     is_dir = Path(args.output).suffix.lower() != ".npy"
     check_output(args.output, [args.input, *_model_inputs(args.model)], args.force, directory=is_dir)
-    codec = rdsweep.load(args.model)
+    codec = rdsweep.load(args.model, args.lmbda)
     images, names = codec.decompress_named(container.read(args.input), legacy=args.legacy)
     write_images(images, args.output, replace=args.force, names=names)
     print(f"decompressed {_images(len(images))} -> {args.output}")
+    made = (codec.meta.get("provenance") or {}).get("jax")
+    import jax
+
+    if made and made != jax.__version__:
+        print(f"rdsweep: note: the model was made with jax {made}, this is jax {jax.__version__}: the symbols "
+              "decoded exactly, the images may differ from the encoder's by one grey level", file=sys.stderr)
+
+
+def cmd_info(args) -> None:
+    """What an .rdsm or .rds file holds, on one screen."""
+    from rdsweep.files import open_regular
+
+    with open_regular(args.file, 1 << 40) as (f, size):
+        magic = f.read(4)
+    if magic == b"RDSM":
+        _info_model(args.file, size)
+    elif magic == b"RDSW":
+        _info_compressed(args.file, size)
+    else:
+        from rdsweep.errors import RdsweepError
+
+        raise RdsweepError(f"{args.file}: neither a model file (.rdsm) nor a compressed file (.rds)")
+
+
+def _show(rows) -> None:
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k.ljust(width)}  {v}")
+
+
+def _info_model(path: Path, size: int) -> None:
+    import jax
+
+    import rdsweep
+    from rdsweep.errors import RdsweepError
+    from rdsweep.formats import model_file
+
+    config, params, entropy, fp = model_file.read(path)
+    try:
+        codec, valid = rdsweep.load(path), "yes (every field checked against its model)"
+    except RdsweepError as e:
+        codec, valid = None, f"NO: {e}"
+    spec = {k: config.get(k) for k in ("model", "prior", "latent_dims", "shape")}
+    counts = {k: sum(int(x.size) for x in jax.tree_util.tree_leaves(v)) for k, v in params.items()} \
+        if isinstance(params, dict) else {}
+    rows = [("file", f"{path} ({size:,} bytes), rdsweep model file (.rdsm)"), ("fingerprint", fp.hex()),
+            ("valid", valid), ("model", spec["model"]), ("prior", spec["prior"]),
+            ("latent_dims / shape", f"{spec['latent_dims']} / {spec['shape']}"),
+            ("trained", ", ".join(f"{k} {config.get(k)}" for k in ("lmbda", "distortion", "epochs", "seed", "data")
+                                  if config.get(k) is not None)),
+            ("parameters", ", ".join(f"{k} {n:,}" for k, n in counts.items()))]
+    if codec is not None:
+        rows.append(("coding tables", ", ".join(f"{name}: {layer.tables.rows} rows x {layer.tables.K + 1} bins"
+                                                for name, layer in codec.model.layers())))
+        rows.append(("one file holds", f"at most {codec.most_images():,} images"))
+    made = config.get("provenance") or {}
+    rows += [(f"made with {k}", v) for k, v in made.items() if v not in (None, "")]
+    if made.get("jax") and made["jax"] != jax.__version__:
+        rows.append(("note", f"this machine has jax {jax.__version__}: symbols decode exactly, images may differ "
+                             "by one grey level"))
+    _show(rows)
+
+
+def _info_compressed(path: Path, size: int) -> None:
+    from rdsweep.formats import container
+
+    d = container.describe(container.read(path))
+    names = d["names"]
+    _show([("file", f"{path} ({size:,} bytes), rdsweep compressed file (.rds) version {d['version']}"),
+           ("images", f"{d['images']:,} of {'x'.join(map(str, d['shape']))}"),
+           ("model fingerprint", d["fingerprint"].hex()),
+           ("payload", f"{d['payload_bytes']:,} bytes ({8 * d['payload_bytes'] / max(d['images'], 1):.2f} "
+                       "bits/image)"),
+           ("names", "none" if not names else f"{len(names)}: {', '.join(names[:3])}{', ...' if len(names) > 3 else ''}"),
+           ("checksum", "CRC-32 correct (the payload is checked when decoded, with its model)")])
 
 
 def cmd_aggregate(args) -> None:
@@ -143,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("export", help="a trained run -> one model file (.rdsm): weights, coding tables, config")
     e.add_argument("run_dir", type=Path, help="the run directory (holds config.yaml, checkpoint.msgpack)")
     e.add_argument("-o", "--output", type=Path, required=True, help="the model file to write (.rdsm)")
+    _lmbda(e)
     _force(e)
     e.set_defaults(fn=cmd_export)
 
@@ -151,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-m", "--model", type=Path, required=True,
                    help="the model file (.rdsm, from rdsweep export) or a trained run directory")
     c.add_argument("-o", "--output", type=Path, required=True, help="the compressed file to write (.rds)")
+    _lmbda(c)
     _force(c)
     c.set_defaults(fn=cmd_compress)
 
@@ -158,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("input", type=Path, help="a compressed file (.rds) made with the same model")
     d.add_argument("-m", "--model", type=Path, required=True,
                    help="the model file (.rdsm) or run directory it was made with")
+    _lmbda(d)
     d.add_argument("--legacy", action="store_true",
                    help="also read format versions 1 and 2, whose digit count cannot be verified")
     d.add_argument("-o", "--output", type=Path, required=True,
@@ -165,6 +248,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "else 00000.png, ...)")
     _force(d)
     d.set_defaults(fn=cmd_decompress)
+
+    i = sub.add_parser("info", help="what a model file (.rdsm) or compressed file (.rds) holds")
+    i.add_argument("file", type=Path, help="an .rdsm or .rds file")
+    i.set_defaults(fn=cmd_info)
 
     a = sub.add_parser("aggregate", help="run records -> rd.csv, table1.md, rd_curve.png/.svg, bd.csv")
     a.add_argument("dirs", nargs="+", type=Path, help="sweep, run or baseline directories to read")
@@ -206,8 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
 # what each command imports (JAX, pandas, ...): imported first, with Ctrl-C and SIGTERM deferred to the end
 IMPORTS = {"export": ["rdsweep.codec"], "compress": ["rdsweep.codec", "rdsweep.data.images"],
            "decompress": ["rdsweep.codec", "rdsweep.data.images"], "aggregate": ["rdsweep.analysis.aggregate"],
-           "figures": ["rdsweep.analysis.figures"], "baselines": ["rdsweep.analysis.baselines"],
-           "bench": ["rdsweep.experiment.bench"]}
+           "figures": ["rdsweep.analysis.figures"], "info": ["rdsweep.codec"],
+           "baselines": ["rdsweep.analysis.baselines"], "bench": ["rdsweep.experiment.bench"]}
 
 
 def main(argv=None) -> int:

@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from rdsweep import coding, models
+from rdsweep import coding, models, provenance
 from rdsweep.coding import messages
 from rdsweep.entropy.densities import PRIORS
 from rdsweep.errors import RdsweepError
@@ -33,6 +33,7 @@ from rdsweep.models import CodingModel, ModelSpec
 MAX_LATENT = 4096
 MAX_DECODE_BYTES = 1 << 29  # symbols + images of one .rds file: larger files are refused before decoding
 META = {"lmbda": float, "distortion": str, "epochs": int, "seed": int, "data": str}  # what a model file may say
+# ... and its ``provenance`` (rdsweep.provenance: versions, commit and machine of the training run)
 
 
 def _spec(config: dict, where: str) -> tuple[type[CodingModel], ModelSpec]:
@@ -110,6 +111,11 @@ class Codec:
             if kind in (int, float) and value is not None and not (abs(value) < 2**63 and math.isfinite(value)):
                 raise RdsweepError(f"{where}: config {key} must be a finite number of 64 bits, not {value!r}")
             meta[key] = value
+        if config.get("provenance") is not None:
+            try:
+                meta["provenance"] = provenance.check(config["provenance"], where)
+            except ValueError as e:
+                raise RdsweepError(str(e)) from None
         return cls(M(spec, params, tables), meta, fingerprint)
 
     @classmethod

@@ -136,6 +136,8 @@ class Config:
     progress: Optional[bool] = None  # progress bars: null = only on a terminal
     pin_core: bool = False  # run on one CPU core no other rdsweep run holds (parallel sweep jobs: LAUNCHER=joblib)
     task: str = "train"  # train (one lambda), or baselines (the classical baselines into the run directory)
+    target_bits: Optional[float] = None  # the rate this run's lambda was placed for (experiment.targets)
+    search: bool = False  # a run of the lambda search (its record is not a result: the aggregation leaves it out)
     baselines: BaselinesConfig = field(default_factory=BaselinesConfig)
     name: str = "${rdsweep_name:}"  # the run's name (run and sweep directories), from the settings
 
@@ -144,6 +146,8 @@ class Config:
         _check(1 <= self.latent_dims <= 4096, f"latent_dims must be 1..4096, not {self.latent_dims}")
         _check(0 <= self.seed < 2**32, f"seed must be 0..2**32-1, not {self.seed}")
         _check(self.task in ("train", "baselines"), f"task must be train or baselines, not {self.task!r}")
+        _check(self.target_bits is None or 0.1 <= self.target_bits <= 1e6,
+               f"target_bits must be in [0.1, 1e6] bits/digit, not {self.target_bits}")
         for group, known in (("model", models.MODELS), ("prior", PRIORS)):
             name = getattr(self, group).name
             _check(name in known, f"{group}.name: unknown {group} {name!r}; choose one of {', '.join(sorted(known))}")
@@ -211,10 +215,12 @@ def identity(cfg) -> dict:
 
 def record(cfg) -> dict:
     """The settings at the head of a run's metrics.json (and, for lmbda..data, in its exported model)."""
+    placed = {"target_bits": float(cfg.target_bits)} if cfg.target_bits is not None else {}
     return {"lmbda": float(cfg.lmbda), "model": cfg.model.name, "prior": cfg.prior.name,
             "distortion": value_of(cfg.distortion), "latent_dims": int(cfg.latent_dims),
             "epochs": int(cfg.train.epochs),
-            "seed": int(cfg.seed), "data": cfg.data.name, "variant": variant(cfg)}
+            "seed": int(cfg.seed), "data": cfg.data.name, "variant": variant(cfg), **placed,
+            **({"search": True} if cfg.search else {})}
 
 
 def value_of(value) -> str:

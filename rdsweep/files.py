@@ -33,8 +33,10 @@ CONFIG = "config.yaml"  # the run's resolved config: what later stages (export, 
 FAILED = "failed.txt"  # written by a failed job of a sweep; the aggregation reports it
 LOCK = ".lock"
 LOG = "rdsweep.log"  # Hydra's job log (hydra.job.name)
-RUN_FILES = {CHECKPOINT, METRICS, HISTORY, TABLES, CONFIG, FAILED, LOCK, LOG}  # regular files, never links
-RUN_DIRS = {"tensorboard", "figures"}  # what a run directory may hold besides (a logger's, `rdsweep figures`')
+DIGITS = "digits.npz"  # each test digit's information content, string length, MSE and PSNR
+RUN_FILES = {CHECKPOINT, METRICS, HISTORY, TABLES, CONFIG, FAILED, LOCK, LOG, DIGITS}  # regular files, never links
+POINTS = "points"  # a variable-rate run's records, one directory per operating point
+RUN_DIRS = {"tensorboard", "figures", POINTS}  # what a run directory may hold besides (a logger's, figures', points)
 
 
 def _stem(path: Path) -> str:

@@ -19,12 +19,13 @@ from rdsweep.files import CHECKPOINT, FAILED, METRICS, open_regular, read_regula
 # a setting = the runs of one curve; runs of a setting differ only in lmbda (and seed)
 SETTING = ["kind", "data", "model", "prior", "distortion", "latent_dims", "epochs", "variant", "test_digits"]
 NUMBERS = {"rate_info_bits", "psnr_db", "decode_mismatches"}  # required, finite
-OPTIONAL_NUMBERS = {"lmbda", "seed", "latent_dims", "epochs", "test_digits", "train_digits", "image_pixels",
+OPTIONAL_NUMBERS = {"lmbda", "seed", "target_bits", "latent_dims", "epochs", "test_digits", "train_digits", "image_pixels",
                     "rate_string_bits",
                     "rate_container_bits", "rate_string_floor_bits", "psnr_of_mse_db", "psnr_report_formula_db",
                     "mae", "rate_side_bits", "rate_payload_bits", "train_digits_per_s", "wall_s"}
 STRINGS = {"kind", "data", "model", "prior", "distortion", "variant", "rate_definition"}
 MARKERS = [METRICS, FAILED, CHECKPOINT]
+SUMMARIES = {"variable-rate"}  # records that summarise the records below them (not points of a curve)
 MAX_RECORD = 1 << 20  # bytes of a metrics.json (a real one holds a few KB): a larger one is not read
 MAX_REASON = 4096  # bytes of failed.txt shown
 MAX_TEXT = 200  # characters of a record's text field (a name: a run's own are a few dozen)
@@ -74,6 +75,8 @@ def check_record(record) -> str | None:
             return f"{_short(k)} holds text that is not valid Unicode"
     if record["decode_mismatches"]:
         return f"{record['decode_mismatches']} decode mismatches"
+    if record.get("search") is True:
+        return "a run of the lambda search (target_bits), not a result"
     if record.get("kind", "learned") == "learned":
         if not (_is_number(record.get("lmbda")) and record["lmbda"] > 0):
             return f"lmbda is {record.get('lmbda')!r}, not a number > 0"
@@ -132,6 +135,8 @@ def find_runs(dirs) -> tuple[pd.DataFrame, list[str]]:
         except (RdsweepError, OSError, ValueError, RecursionError) as e:  # ValueError: bad UTF-8, JSON, 10**5000
             problems.append(f"{run_dir}: unreadable {METRICS} ({e})")
             continue
+        if isinstance(record, dict) and record.get("kind") in SUMMARIES:
+            continue  # its records are in its subdirectories (a variable-rate run's points)
         why = check_record(record)
         if why:
             problems.append(f"{run_dir}: left out: {why}")

@@ -63,7 +63,11 @@ class FactorizedPrior(nn.Module):
 
     def likelihood(self, y):
         """P of the unit-width bin around ``y`` (y: (..., dims)), computed on the accurate tail side."""
-        zl, zu = self.z(y - 0.5), self.z(y + 0.5)
+        return self.bin_probability(y - 0.5, y + 0.5)
+
+    def bin_probability(self, lo, hi):
+        """P of the bin [lo, hi] (each (..., dims)), computed on the side of the median where it is accurate."""
+        zl, zu = self.z(lo), self.z(hi)
         sign = jax.lax.stop_gradient(-jnp.sign(zl + zu))
         sign = jnp.where(sign == 0, 1.0, sign)
         return jnp.abs(self.std_cdf(sign * zu) - self.std_cdf(sign * zl))

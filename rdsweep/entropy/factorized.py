@@ -34,10 +34,16 @@ class FactorizedEntropy:
         self.tables, self.dims = tables, tables.rows
 
     @classmethod
-    def from_density(cls, density: FactorizedPrior, params, tail_mass: float = DEFAULT_TAIL_MASS):
+    def from_density(cls, density: FactorizedPrior, params, tail_mass: float = DEFAULT_TAIL_MASS, gain=None):
+        """The tables of ``density``; with ``gain`` (per dimension, float32) those of u = y * gain quantized in
+        unit bins (a variable-rate model's operating point): bin k of dimension d is y in [(k - 1/2) / g_d,
+        (k + 1/2) / g_d] around the offset."""
         import jax.numpy as jnp
 
         lower, median, upper = quantiles(density, params, tail_mass)
+        if gain is not None:
+            g = np.asarray(gain, np.float64)
+            lower, median, upper = lower * g, median * g, upper * g
         offset = median.astype(np.float32)
         span = np.clip(np.ceil(upper - offset) - np.floor(lower - offset) + 1, 1, 2 * escape.CLAMP)
         lo = np.floor(np.clip(lower - offset, -escape.CLAMP, 0)).astype(np.int64)
@@ -47,10 +53,17 @@ class FactorizedEntropy:
         lo = np.where(span > cap, -(cap // 2), lo)
         K = int(min(span.max(), cap))
         grid = (lo[:, None] + np.arange(K)[None, :]).astype(np.float32) + offset[:, None]  # (D, K) centres
-        apply = lambda x, m: np.asarray(density.apply({"params": params}, jnp.asarray(x.T), method=m)).T  # noqa
-        pmf = apply(grid, density.likelihood).astype(np.float64)
-        left = apply(grid[:, :1] - 0.5, density.cdf)[:, 0]
-        right = 1.0 - apply(grid[:, -1:] + 0.5, density.cdf)[:, 0]
+        apply = lambda m, *x: np.asarray(density.apply({"params": params}, *(jnp.asarray(a.T) for a in x),  # noqa
+                                                       method=m)).T
+        if gain is None:
+            pmf = apply(density.likelihood, grid).astype(np.float64)
+            left = apply(density.cdf, grid[:, :1] - 0.5)[:, 0]
+            right = 1.0 - apply(density.cdf, grid[:, -1:] + 0.5)[:, 0]
+        else:
+            g32 = np.asarray(gain, np.float32)[:, None]
+            pmf = apply(density.bin_probability, (grid - 0.5) / g32, (grid + 0.5) / g32).astype(np.float64)
+            left = apply(density.cdf, (grid[:, :1] - 0.5) / g32)[:, 0]
+            right = 1.0 - apply(density.cdf, (grid[:, -1:] + 0.5) / g32)[:, 0]
         escape_mass = np.clip(left.astype(np.float64) + right, 0.0, None)
         return cls(offset, CategoricalTables(lo, quantize_pmf(np.concatenate([pmf, escape_mass[:, None]], axis=1))))
 

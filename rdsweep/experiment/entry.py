@@ -54,7 +54,7 @@ def _task(cfg) -> float:
                               interruptible=False)
         raise
     (run_dir / FAILED).unlink(missing_ok=True)
-    return metrics["rate_info_bits"]
+    return metrics.get("rate_info_bits", 0.0)  # a sweeper's objective (a variable-rate run: none)
 
 
 def run_baselines(dictconfig, out: Path) -> float:
@@ -78,6 +78,7 @@ def main() -> None:
 
             from rdsweep import config, runtime
             from rdsweep.experiment.precheck import precheck, print_help
+            from rdsweep.experiment.targets import place
 
         runtime.configure()
         warnings.filterwarnings("ignore", message=r"provider=hydra\.searchpath in main, path=conf is not available")
@@ -86,11 +87,14 @@ def main() -> None:
             stream.reconfigure(errors="backslashreplace")
         config.register()
         user_wants_traceback = os.environ.get("HYDRA_FULL_ERROR") == "1"
-        os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises instead of printing; we print one line
         task = hydra.main(version_base="1.3", config_path="pkg://rdsweep.conf", config_name="config")(_task)
         try:
             if any(a in ("--help", "-h") for a in sys.argv[1:]):
                 return print_help()
+            placed = place(sys.argv[1:])  # target_bits: each target's lambda searched for first (its runs: the
+            if placed is not None:  # user's environment, before the next line)
+                sys.argv[1:] = placed
+            os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises instead of printing; we print one line
             precheck(sys.argv[1:])
             task()
         except BrokenPipeError:  # `python -m rdsweep --cfg job | head`: quiet, as a pipe's writer

@@ -18,6 +18,14 @@ from rdsweep.codec import Codec
 from rdsweep.coding.range import flush_floor_bits
 
 
+DIGIT_FIELDS = {  # digits.npz: one value per test digit, in test-set order
+    "info_bits": "information content of its symbols under the coder's tables (bits)",
+    "string_bits": "length of its own byte string (bits)",
+    "mse": "mean squared error of its uint8 reconstruction (0..255 scale)",
+    "psnr_db": "PSNR of its uint8 reconstruction (dB)",
+}
+
+
 def psnr(mse):
     """PSNR in dB of uint8 images from their MSE (MSE floored at 1e-10 so a perfect digit stays finite)."""
     return 10.0 * np.log10(255.0**2 / np.maximum(mse, 1e-10))
@@ -29,12 +37,17 @@ def psnr_report_formula(a, b):
     return psnr(np.mean(wrapped.reshape(len(a), -1), axis=1))
 
 
+def digit_mse(images: np.ndarray, recon: np.ndarray) -> np.ndarray:
+    """Each digit's MSE on the uint8 scale (float64, (N,))."""
+    err = (images.astype(np.float64) - recon.astype(np.float64)).reshape(len(images), -1)
+    return np.mean(err**2, axis=1)
+
+
 def distortion_metrics(images: np.ndarray, recon: np.ndarray) -> dict:
     """PSNR (mean per digit; of the mean MSE), MAE on [0, 1], for uint8 images and reconstructions."""
-    err = (images.astype(np.float64) - recon.astype(np.float64)).reshape(len(images), -1)
-    mse = np.mean(err**2, axis=1)
-    return {"psnr_db": float(np.mean(psnr(mse))), "psnr_of_mse_db": float(psnr(mse.mean())),
-            "mae": float(np.mean(np.abs(err)) / 255.0)}
+    mse = digit_mse(images, recon)
+    mae = np.mean(np.abs(images.astype(np.float64) - recon.astype(np.float64)))
+    return {"psnr_db": float(np.mean(psnr(mse))), "psnr_of_mse_db": float(psnr(mse.mean())), "mae": float(mae / 255.0)}
 
 
 def chunked(fn, items, size: int, desc: str, progress) -> list:
@@ -52,8 +65,9 @@ def _concat(parts: list[dict]) -> dict:
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
-def evaluate(codec: Codec, images: np.ndarray, batch: int = 1000, progress=None) -> dict:
-    """Code every digit of images (uint8 (N, H, W, C)) for real; return the metrics.json fields of evaluation."""
+def evaluate(codec: Codec, images: np.ndarray, batch: int = 1000, progress=None, per_digit: dict | None = None) -> dict:
+    """Code every digit of images (uint8 (N, H, W, C)) for real; return the metrics.json fields of evaluation.
+    ``per_digit`` (a dict) receives each digit's figures (``DIGIT_FIELDS``): the run's digits.npz."""
     n = len(images)
     codec.decode(codec.encode(images[:batch]))  # compile the transforms outside the timings
     t0 = time.perf_counter()
@@ -78,6 +92,10 @@ def evaluate(codec: Codec, images: np.ndarray, batch: int = 1000, progress=None)
     layers = {f"rate_{k}_bits": float(v.mean()) for k, v in info.items()} if len(info) > 1 else {}
     escapes = sum(layer.escapes(symbols[k], codec.model.context(k, symbols)).sum()
                   for k, layer in codec.model.layers())
+    if per_digit is not None:
+        mse = digit_mse(images, recon)
+        per_digit.update(info_bits=total.astype(np.float64), string_bits=np.array([8 * len(s) for s in strings]),
+                         mse=mse, psnr_db=psnr(mse))
     return {
         "test_digits": n,
         "image_pixels": int(np.prod(images.shape[1:])),  # per image, channels counted (bits/pixel = rate / this)

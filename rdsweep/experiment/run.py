@@ -6,6 +6,7 @@ reason). One run at a time per directory (a lock).
 """
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -13,17 +14,18 @@ import time
 from pathlib import Path
 
 import jax
+import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
 
-from rdsweep import config, data, models
+from rdsweep import config, data, models, provenance
 from rdsweep.codec import META, Codec
 from rdsweep.errors import RdsweepError
 from rdsweep.experiment import checkpoint, train
 from rdsweep.experiment.evaluate import evaluate
 from rdsweep.experiment.logger import make_logger
 from rdsweep.experiment.rundir import check_run_dir, read_config, tables_bytes
-from rdsweep.files import (CHECKPOINT, CONFIG, HISTORY, METRICS, TABLES, ForeignRunError, RunLock,
+from rdsweep.files import (CHECKPOINT, CONFIG, DIGITS, HISTORY, METRICS, POINTS, TABLES, ForeignRunError, RunLock,
                            atomic_write_bytes, atomic_write_text, read_regular)
 from rdsweep.models import ModelSpec
 
@@ -65,9 +67,10 @@ def run(dictconfig, run_dir: Path) -> dict:
                 logger.close()
             metrics["wall_s"] = time.perf_counter() - t_start
             atomic_write_text(run_dir / METRICS, json.dumps(metrics, indent=2) + "\n")
-    log.info("rate %.2f bits/digit (strings %.2f, container %.2f), PSNR %.2f dB, mismatches %d -> %s",
-             metrics["rate_info_bits"], metrics["rate_string_bits"], metrics["rate_container_bits"],
-             metrics["psnr_db"], metrics["decode_mismatches"], run_dir / METRICS)
+    if metrics.get("kind") != "variable-rate":
+        log.info("rate %.2f bits/digit (strings %.2f, container %.2f), PSNR %.2f dB, mismatches %d -> %s",
+                 metrics["rate_info_bits"], metrics["rate_string_bits"], metrics["rate_container_bits"],
+                 metrics["psnr_db"], metrics["decode_mismatches"], run_dir / METRICS)
     if metrics["decode_mismatches"] or metrics["container_decode_mismatches"]:
         raise RdsweepError(f"decoded symbols differ from the encoded ones ({metrics['decode_mismatches']} digits)")
     return metrics
@@ -95,7 +98,8 @@ def finished_record(cfg, resolved: dict, run_dir: Path) -> dict | None:
     try:
         record = json.loads(read_regular(run_dir / METRICS, 1 << 20, "a run record"))
         kept, now = _flat(OmegaConf.to_container(read_config(run_dir))), _flat(resolved)
-        differ = [f"{k} missing" for k in _RECORDED if not isinstance(record.get(k), (int, float))]
+        needed = _RECORDED if record.get("kind") != "variable-rate" else _RECORDED[-2:]
+        differ = [f"{k} missing" for k in needed if not isinstance(record.get(k), (int, float))]
         differ += [k for k, v in config.record(cfg).items() if record.get(k) != v] + [
             k for k, v in now.items() if k in kept and kept[k] != v and k not in _NOT_COMPARED
             and k.split(".")[0] not in _NOT_COMPARED]
@@ -129,14 +133,41 @@ def train_and_evaluate(cfg, run_dir: Path, spec: ModelSpec, train_images, test_i
 
     entropy = M.entropy_from_training(spec, params, float(cfg.codec.tail_mass))
     atomic_write_bytes(run_dir / TABLES, tables_bytes({k: v.to_arrays() for k, v in entropy.items()}))
-    header = config.record(cfg)
-    codec = Codec(M(spec, params, entropy, int(cfg.eval.batch_size)), {k: header[k] for k in META})
-    metrics = {**header, "train_digits": len(train_images)}
-    metrics.update(evaluate(codec, test_images, int(cfg.eval.batch_size), cfg.progress))
-    metrics.update({
-        "train_digits_per_s": info["digits_per_s"], "compile_s": info["compile_s"],
-        "final_train_loss": history[-1]["loss"] if history else None,
-        "device": jax.devices()[0].device_kind, "xla_flags": os.environ.get("XLA_FLAGS", ""),
-    })
-    logger.hparams(header, {k: metrics[k] for k in ("rate_info_bits", "rate_string_bits", "psnr_db", "mae")})
+    made = provenance.collect()
+    common = {"train_digits": len(train_images), "train_digits_per_s": info["digits_per_s"],
+              "compile_s": info["compile_s"], "final_train_loss": history[-1]["loss"] if history else None,
+              "device": jax.devices()[0].device_kind, "xla_flags": os.environ.get("XLA_FLAGS", ""),
+              "provenance": made}
+    if not M.variable_rate:
+        metrics = evaluate_point(cfg, M, spec, params, entropy, test_images, run_dir, config.record(cfg), common)
+        logger.hparams(config.record(cfg), {k: metrics[k] for k in RECORDED_NUMBERS})
+        return metrics
+    points = []  # a variable-rate model: one record per operating point, in points/lmbda=<lambda>/
+    for name, layer in entropy.items():
+        lmbda = float(name.split("@", 1)[1])
+        out = run_dir / POINTS / f"lmbda={lmbda:g}"
+        out.mkdir(parents=True, exist_ok=True)
+        record = evaluate_point(cfg, M, spec, params, {"y": layer}, test_images, out,
+                                {**config.record(cfg), "lmbda": lmbda}, common)
+        atomic_write_text(out / METRICS, json.dumps(record, indent=2) + "\n")
+        log.info("lmbda %g: rate %.2f bits/digit, PSNR %.2f dB, mismatches %d", lmbda, record["rate_info_bits"],
+                 record["psnr_db"], record["decode_mismatches"])
+        points.append({k: record[k] for k in ("lmbda", *RECORDED_NUMBERS, "decode_mismatches",
+                                              "container_decode_mismatches")})
+    return {**config.record(cfg), "kind": "variable-rate", "points": points, **common,
+            **{k: sum(p[k] for p in points) for k in ("decode_mismatches", "container_decode_mismatches")}}
+
+
+RECORDED_NUMBERS = ("rate_info_bits", "rate_string_bits", "psnr_db", "mae")
+
+
+def evaluate_point(cfg, M, spec, params, entropy: dict, test_images, out: Path, header: dict, common: dict) -> dict:
+    """Code the test images for real with these entropy layers; digits.npz into ``out``; the record."""
+    codec = Codec(M(spec, params, entropy, int(cfg.eval.batch_size)),
+                  {**{k: header[k] for k in META}, "provenance": common["provenance"]})
+    digits: dict = {}
+    metrics = {**header, **evaluate(codec, test_images, int(cfg.eval.batch_size), cfg.progress, digits), **common}
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **digits)
+    atomic_write_bytes(out / DIGITS, buf.getvalue())
     return metrics

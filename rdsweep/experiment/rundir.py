@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 from pathlib import Path
 
@@ -12,8 +13,8 @@ from rdsweep import models
 from rdsweep.codec import Codec, META
 from rdsweep.errors import RdsweepError
 from rdsweep.experiment import checkpoint
-from rdsweep.files import (CHECKPOINT, CONFIG, FAILED, RUN_DIRS, RUN_FILES, TABLES, TEMP_SUFFIX, ForeignRunError,
-                           read_regular)
+from rdsweep.files import (CHECKPOINT, CONFIG, FAILED, METRICS, RUN_DIRS, RUN_FILES, TABLES, TEMP_SUFFIX,
+                           ForeignRunError, read_regular)
 from rdsweep.models import ModelSpec
 
 
@@ -83,9 +84,11 @@ def read_tables(path: Path) -> dict:
         raise RdsweepError(f"cannot read coding tables {path} ({type(e).__name__}: {e})") from None
 
 
-def load_codec(run_dir: Path) -> Codec:
+def load_codec(run_dir: Path, lmbda: float | None = None) -> Codec:
     """A trained run directory as a codec: its checkpoint's weights, and the coding tables it was evaluated
-    with (codec.npz; built from its trained densities, as the run would, if it stopped before evaluating)."""
+    with (codec.npz; built from its trained densities, as the run would, if it stopped before evaluating). A
+    variable-rate run codes at one operating point: ``lmbda`` (any of its range; the tables of the points it
+    evaluated are read, others built from its trained density)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RdsweepError(f"{run_dir}: no such run directory (train it first, e.g. make sweep, or name another)")
@@ -101,16 +104,39 @@ def load_codec(run_dir: Path) -> Codec:
         meta = {k: OmegaConf.select(cfg, k) for k in META}
         meta.update(epochs=state["epoch"], data=OmegaConf.select(cfg, "data.name"),
                     distortion=str(OmegaConf.select(cfg, "distortion")))
+        if (run_dir / METRICS).is_file():  # the training run's provenance goes into its exported model
+            meta["provenance"] = json.loads(read_regular(run_dir / METRICS, 1 << 20)).get("provenance")
     except Exception as e:  # noqa: BLE001 - OmegaConf's errors on a hand-made config.yaml
         raise RdsweepError(f"{run_dir / CONFIG}: not a run config ({type(e).__name__}: {e})") from None
-    if (run_dir / TABLES).is_file():
-        entropy = read_tables(run_dir / TABLES)
+    M = models.get(spec.get("model", {}).get("name") if isinstance(spec.get("model"), dict) else None)
+    tail_mass = float(OmegaConf.select(cfg, "codec.tail_mass", default=2.0**-8))
+    stored = read_tables(run_dir / TABLES) if (run_dir / TABLES).is_file() else None
+    if M.variable_rate:
+        if lmbda is None:
+            raise RdsweepError(f"{run_dir} holds a variable-rate model: say at which lambda to code (--lmbda, "
+                               f"Python lmbda=); it evaluated {', '.join(k.split('@')[1] for k in stored or {})}")
+        meta["lmbda"] = float(lmbda)
+        if stored is not None and f"y@{float(lmbda):g}" in stored:
+            entropy = {"y": stored[f"y@{float(lmbda):g}"]}
+        else:
+            s, params = _trained(run_dir, M, spec, state)
+            entropy = {name: layer.to_arrays() for name, layer in M.point(s, params, tail_mass, float(lmbda)).items()}
+    elif stored is not None:
+        entropy = stored
     else:
-        M = models.get(spec["model"]["name"])
-        s = ModelSpec(spec["model"], spec["prior"], spec["latent_dims"], tuple(spec["shape"]))
-        params = {k: v for k, v in state["params"].items()}
-        layers = M.entropy_from_training(s, params, float(cfg.codec.tail_mass))
-        entropy = {name: layer.to_arrays() for name, layer in layers.items()}
-    M = models.get(spec.get("model", {}).get("name"))
+        s, params = _trained(run_dir, M, spec, state)
+        entropy = {name: layer.to_arrays() for name, layer in M.entropy_from_training(s, params, tail_mass).items()}
     params = {k: state["params"].get(k) for k in M.stored}
     return Codec.from_parts({**spec, **meta}, params, entropy, str(run_dir))
+
+
+def _trained(run_dir: Path, M, spec: dict, state: dict) -> tuple[ModelSpec, dict]:
+    """The run's model spec and all its trained parameters (densities, gains, ...), checked against the model."""
+    import jax
+    from flax import serialization
+
+    from rdsweep.codec import _spec, check_tree
+
+    _, s = _spec(spec, str(run_dir))
+    template = serialization.to_state_dict(jax.eval_shape(lambda k: M.init_params(s, k), jax.random.key(0)))
+    return s, check_tree(template, state["params"], f"checkpoint {run_dir / CHECKPOINT}: params")

@@ -41,6 +41,11 @@ def make_train_step(net, optimizer, distortion: str, steps_per_call: int = 1):
     def loss_fn(params, x_uint8, key, lmbda):
         x = images_to_input(x_uint8)
         bits, x_tilde, terms = net.apply({"params": params}, x, key)
+        if "lmbda" in terms:  # a variable-rate model: each digit's own lambda, mean of rate_i + lambda_i * d_i
+            lam = terms.pop("lmbda")
+            per_digit = jax.vmap(dist_fn)(x, x_tilde)
+            rate, dist = jnp.mean(bits), jnp.mean(per_digit)
+            return jnp.mean(bits + lam * per_digit), (rate, dist, [jnp.mean(terms[k]) for k in sorted(terms)])
         rate, dist = jnp.mean(bits), dist_fn(x, x_tilde)
         return rate + lmbda * dist, (rate, dist, [jnp.mean(terms[k]) for k in sorted(terms)])
 
@@ -135,7 +140,8 @@ def fit(cfg, spec: ModelSpec, net, params, train_images: np.ndarray, run_dir, lo
     seed_key = jax.random.key(int(cfg.seed))  # fold_in 0: init (run.py), 1: noise, 2: shuffling
     noise_key, shuffle_key = jax.random.fold_in(seed_key, 1), jax.random.fold_in(seed_key, 2)
     x0 = jnp.zeros((1, *train_images.shape[1:]), jnp.float32)
-    term_names = sorted(jax.eval_shape(lambda p: net.apply({"params": p}, x0, noise_key)[2], params))
+    term_names = sorted(k for k in jax.eval_shape(lambda p: net.apply({"params": p}, x0, noise_key)[2], params)
+                        if k != "lmbda")  # a variable-rate model's drawn lambdas are not a rate term
     scalar_names = ["loss", "rate_bits", "distortion", *term_names]
     k = STEPS_PER_CALL if steps % STEPS_PER_CALL == 0 else 1
     t0 = time.perf_counter()

@@ -135,6 +135,20 @@ def read(path) -> bytes:
     return data
 
 
+def describe(data: bytes) -> dict:
+    """What a file's header says (framing and CRC checked; the payload is not decoded): version, count, shape,
+    fingerprint, payload and names bytes, the names."""
+    version, head, fields = _frame(data[:_HEAD_MAX], len(data))
+    plen, nlen = _lengths(version, fields)
+    (crc,) = _CRC.unpack_from(data, len(data) - _CRC.size)
+    if zlib.crc32(memoryview(data)[: len(data) - _CRC.size]) != crc:
+        raise RdsweepError("corrupted file (checksum mismatch)")
+    n = fields[3]
+    names = _names_of(data[head.size + plen: head.size + plen + nlen], n) if nlen <= n * (2 + MAX_NAME) else None
+    return {"version": version, "images": n, "shape": tuple(fields[4:7]) if version >= 3 else (*fields[4:6], 1),
+            "fingerprint": fields[2], "payload_bytes": plen, "names_bytes": nlen, "names": names}
+
+
 def unpack(data: bytes, fingerprint: bytes, shape) -> tuple[int, int, bytes, list | None]:
     """Check everything: (version, digit count, payload, the images' names or None)."""
     version, head, fields = _frame(data[:_HEAD_MAX], len(data))

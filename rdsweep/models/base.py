@@ -69,6 +69,8 @@ class CodingModel:
     Config: ClassVar[type]  # the model's config dataclass (conf/model/<name>.yaml)
     Net: ClassVar[type[nn.Module]]  # the training graph
     stored: ClassVar[tuple] = ("analysis", "synthesis")  # the parameter collections the coding side uses
+    variable_rate: ClassVar[bool] = False  # one training for many lambdas (entropy_from_training: one layer set
+    # per operating point, named "<layer>@<lambda>"; ``point`` builds any one)
 
     def __init__(self, spec: ModelSpec, params: dict, entropy: dict, batch: int = 1000):
         self.spec, self.params, self.entropy, self.batch = spec, params, entropy, batch
