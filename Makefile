@@ -11,10 +11,12 @@ SEEDS ?=
 EPOCHS ?=
 MODEL ?=
 PRIOR ?=
+TARGET_BITS ?=# e.g. 4,8,16,32,64: a sweep placed at these rates (each lambda searched for first)
 OVERRIDES = $(if $(LAMBDAS),lmbda=$(LAMBDAS)) $(if $(SEEDS),seed=$(SEEDS)) $(if $(EPOCHS),train.epochs=$(EPOCHS)) \
-  $(if $(MODEL),model=$(MODEL)) $(if $(PRIOR),prior=$(PRIOR))
+  $(if $(MODEL),model=$(MODEL)) $(if $(PRIOR),prior=$(PRIOR)) $(if $(strip $(TARGET_BITS)),target_bits=$(TARGET_BITS))
 LMBDA ?= 500
-SWEEPS ?= outputs/sweeps
+TARGETS ?= outputs/targets
+SWEEPS ?= $(if $(strip $(TARGET_BITS)),$(TARGETS),outputs/sweeps)
 RUNS ?= outputs/runs
 BASELINES ?= outputs/baselines
 HIGHRATE ?= outputs/highrate
@@ -42,8 +44,8 @@ HERE := $(shell $(PYTHON) -c 'import sys; sys.path.pop(0); import importlib.util
 # the run directories the table is made of: those that exist when the recipe runs (a sweep makes its own first)
 # after a sweep (exit status in $$status): the table, unless the sweep failed before any run finished
 AFTER = status=$$?; [ $$status -ne 0 ] && [ -z "$$(find $(1) -name metrics.json 2>/dev/null | head -n 1)" ] && exit $$status;
-TABLE = $(RDSWEEP) aggregate $$(for d in $(SWEEPS) $(RUNS) $(HIGHRATE) $(BASELINES); do [ -d $$d ] && echo $$d; done) \
-  --out $(SWEEPS)
+TABLE = $(RDSWEEP) aggregate $$(for d in $(sort $(SWEEPS) outputs/sweeps $(TARGETS)) $(RUNS) $(HIGHRATE) $(BASELINES); \
+  do [ -d $$d ] && echo $$d; done) --out $(SWEEPS)
 
 .PHONY: install run sweep table baselines figures highrate-sweep latent-sweep bench bench-peer test test-all test-cluster clean
 
@@ -56,7 +58,7 @@ $(STAMP): pyproject.toml $(if $(HERE),,FORCE)
 run: $(STAMP)            ## one lambda: make run LMBDA=2000 ARGS="prior=logistic"
 	$(TRAIN) lmbda=$(LMBDA) $(if $(MODEL),model=$(MODEL)) $(if $(PRIOR),prior=$(PRIOR)) $(ARGS)
 
-sweep: $(STAMP)          ## the main job: conf/experiment/table1.yaml (x SEEDS), then the aggregation stage
+sweep: $(STAMP)          ## the main job: conf/experiment/table1.yaml (x SEEDS; TARGET_BITS=...: placed), then the table
 	$(TRAIN) -m +experiment=table1 hydra.sweep.dir=$(SWEEPS) $(OVERRIDES) $(HYDRA_LAUNCHER) $(ARGS); \
 	$(call AFTER,$(SWEEPS)) mkdir -p $(SWEEPS) && $(TABLE) && exit $$status
 

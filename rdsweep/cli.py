@@ -156,7 +156,8 @@ def _info_compressed(path: Path, size: int) -> None:
            ("model fingerprint", d["fingerprint"].hex()),
            ("payload", f"{d['payload_bytes']:,} bytes ({8 * d['payload_bytes'] / max(d['images'], 1):.2f} "
                        "bits/image)"),
-           ("names", "none" if not names else f"{len(names)}: {', '.join(names[:3])}{', ...' if len(names) > 3 else ''}"),
+           ("names", "none" if not names else
+            f"{len(names)}: {', '.join(names[:3])}{', ...' if len(names) > 3 else ''}"),
            ("checksum", "CRC-32 correct (the payload is checked when decoded, with its model)")])
 
 

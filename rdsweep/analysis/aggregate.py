@@ -17,6 +17,7 @@ import pandas as pd
 
 from rdsweep.analysis import plots, records
 from rdsweep.analysis.bd import bd_table
+from rdsweep.analysis.paired import paired
 from rdsweep.analysis.records import SETTING, setting_label, whole
 from rdsweep.analysis.stats import summarize
 from rdsweep.analysis.tables import table1
@@ -81,6 +82,12 @@ def aggregate(dirs, out: Path) -> pd.DataFrame:
             table, note = bd_table(runs, runs + bases)
             if note:
                 _warn(note)
+            pairs, differences = paired(runs)
+            if len(pairs):  # learned vs learned on the same test digits: the interval of the digits' choice
+                table = table.merge(pairs, on=["learned", "baseline"], how="left")
+            if len(differences):
+                atomic_write_text(out / "paired.csv", differences.to_csv(index=False, float_format="%.4g"))
+                written.append("paired.csv")
             atomic_write_text(out / "bd.csv", table.to_csv(index=False, float_format="%.4g"))
             written.append("bd.csv")
     print(f"{len(df)} runs ({len(problems)} left out) -> {out}/{', '.join(written)}")

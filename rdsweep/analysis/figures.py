@@ -3,7 +3,8 @@
 Writes PNGs into RUN_DIR/figures/: sample_digit (Fig. 1), quantization_noise (Fig. 2), noisy_reconstruction
 (Fig. 3), decoded (Figs. 4-5: original vs decoded, PSNR in the titles), random_strings (Fig. 7: digits
 decoded from 16 random 8-byte strings, no sanity check), strings_hex (test digits with their string in hex
-and their information content). The run's own resolved config says where its test data is.
+and their information content), digits_by_cost (the cheapest and the most expensive test digits). The run's
+own resolved config says where its test data is.
 """
 from __future__ import annotations
 
@@ -85,4 +86,11 @@ def make_figures(run_dir: Path, out: Path, seed: int = 0) -> list[Path]:
     _grid([im for i in pick for im in (test[i], recon[i])], [t for t in titles for t in ("original", t)], 4, out,
           "strings_hex", f"Test digits (left) and decoded from their strings (right), with each string's first "
           f"bytes, length and information content ({tag})", size=2.2)
+    cost = sum(codec.info_bits(symbols).values())
+    order = np.argsort(cost, kind="stable")
+    ends = np.concatenate([order[:8], order[-8:][::-1]])
+    _grid(np.concatenate([test[ends], recon[ends]]),
+          [f"{'cheapest' if i < 8 else 'dearest'}\n{cost[j]:.1f} bits" for i, j in enumerate(ends)] +
+          [f"decoded\n{psnr(err[j]):.1f} dB" for j in ends], 16, out, "digits_by_cost",
+          f"The 8 cheapest and 8 most expensive of {len(test)} test digits (information content; {tag})", size=1.3)
     return sorted(out.glob("*.png"))

@@ -19,10 +19,10 @@ from rdsweep.files import CHECKPOINT, FAILED, METRICS, open_regular, read_regula
 # a setting = the runs of one curve; runs of a setting differ only in lmbda (and seed)
 SETTING = ["kind", "data", "model", "prior", "distortion", "latent_dims", "epochs", "variant", "test_digits"]
 NUMBERS = {"rate_info_bits", "psnr_db", "decode_mismatches"}  # required, finite
-OPTIONAL_NUMBERS = {"lmbda", "seed", "target_bits", "latent_dims", "epochs", "test_digits", "train_digits", "image_pixels",
-                    "rate_string_bits",
-                    "rate_container_bits", "rate_string_floor_bits", "psnr_of_mse_db", "psnr_report_formula_db",
-                    "mae", "rate_side_bits", "rate_payload_bits", "train_digits_per_s", "wall_s"}
+OPTIONAL_NUMBERS = {"lmbda", "seed", "target_bits", "latent_dims", "epochs", "test_digits", "train_digits",
+                    "image_pixels", "rate_string_bits", "rate_container_bits", "rate_string_floor_bits",
+                    "psnr_of_mse_db", "psnr_report_formula_db", "mae", "rate_side_bits", "rate_payload_bits",
+                    "train_digits_per_s", "wall_s"}
 STRINGS = {"kind", "data", "model", "prior", "distortion", "variant", "rate_definition"}
 MARKERS = [METRICS, FAILED, CHECKPOINT]
 SUMMARIES = {"variable-rate"}  # records that summarise the records below them (not points of a curve)

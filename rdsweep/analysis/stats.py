@@ -25,6 +25,8 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     for key, g in df.groupby(SETTING + ["lmbda"], sort=True):
         row = dict(zip(SETTING + ["lmbda"], key))
         row["n_seeds"] = int(g["seed"].nunique()) if "seed" in g else 1
+        if "target_bits" in g and pd.to_numeric(g["target_bits"], errors="coerce").notna().any():
+            row["target_bits"] = float(pd.to_numeric(g["target_bits"], errors="coerce").dropna().iloc[0])
         for m in CI_METRICS:
             if m in g and pd.to_numeric(g[m], errors="coerce").notna().any():
                 values = pd.to_numeric(g[m], errors="coerce")

@@ -89,18 +89,20 @@ def _split(argv: list[str]):
     if not targets or not all(0.1 <= t <= 1e6 for t in targets):
         raise RdsweepError(f"target_bits must be in [0.1, 1e6] bits/digit, not {','.join(values)}")
     seeds = list(by_key["seed"].sweep_string_iterator()) if "seed" in by_key and by_key["seed"].is_sweep_override() \
-        else [by_key["seed"].input_line.split("=", 1)[1]] if "seed" in by_key else ["0"]
+        else [by_key["seed"].input_line.split("=", 1)[1]] if "seed" in by_key else None
     rest = [a for a in argv if a not in ("-m", "--multirun") and not a.startswith(("target_bits=", "seed="))]
-    return targets, seeds[0], rest
+    return targets, seeds, rest
 
 
-def _sweep_dir(rest: list[str]) -> Path:
+def _composed(rest: list[str]) -> tuple[Path, dict]:
+    """(the sweep directory, the experiment's own sweep parameters) of the command line without its targets."""
     from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
 
     overrides = [a for a in rest if not a.startswith("-")]
     with initialize_config_module("rdsweep.conf", version_base="1.3"):
         cfg = compose("config", overrides=overrides, return_hydra_config=True)
-    return Path(str(cfg.hydra.sweep.dir))
+    return Path(str(cfg.hydra.sweep.dir)), dict(OmegaConf.select(cfg, "hydra.sweeper.params") or {})
 
 
 def _measured(round_dir: Path) -> list[dict]:
@@ -119,8 +121,11 @@ def place(argv: list[str], rounds: int = ROUNDS, tolerance: float = TOLERANCE) -
     split = _split(argv)
     if split is None:
         return None
-    targets, seed, rest = split
-    search = Path(str(_sweep_dir(rest)) + "-search")
+    targets, given_seeds, rest = split
+    sweep_dir, params = _composed(rest)
+    seeds = given_seeds or str(params.get("seed", "0")).split(",")
+    seed = seeds[0]
+    search = Path(str(sweep_dir) + "-search")
     points, lambdas, open_targets = [], {}, list(targets)
     for r in range(1, rounds + 1):
         tries = {t: (guess(t) if not points else fit([(p["lmbda"], p["rate_info_bits"]) for p in points], t))
@@ -148,7 +153,9 @@ def place(argv: list[str], rounds: int = ROUNDS, tolerance: float = TOLERANCE) -
     for t in open_targets:
         lambdas[t] = fit([(p["lmbda"], p["rate_info_bits"]) for p in points], t)
     write_points(search, lambdas, points)
-    return ["-m", *rest, f"+point={','.join(point_name(t) for t in targets)}",
+    return ["-m", *rest, *([f"seed={','.join(given_seeds)}"] if given_seeds else []),
+            *(["~hydra.sweeper.params.lmbda"] if "lmbda" in params else []),  # an experiment's lambdas: replaced
+            f"+point={','.join(point_name(t) for t in targets)}",
             f"hydra.searchpath=[file://conf,file://{(search / 'conf').resolve()}]"]
 
 

@@ -122,3 +122,26 @@ def test_export_takes_the_runs_stored_tables(trained_run, tmp_path):
     (run / "codec.npz").write_bytes(tables_bytes({"y": {**tables["y"], "counts": counts}}))
     assert run_tool("export", run, "-o", tmp_path / "m.rdsm").returncode == 0
     np.testing.assert_array_equal(rdsweep.load(tmp_path / "m.rdsm").model.entropy["y"].tables.counts, counts)
+
+
+def test_info_tells_what_a_model_file_and_a_compressed_file_hold(exported, trained_run, test_digits, tmp_path):
+    import json
+
+    r = run_tool("info", exported)
+    assert r.returncode == 0, r.stderr
+    made = json.loads((trained_run / "metrics.json").read_text())["provenance"]
+    for text in ("rdsweep model file (.rdsm)", "valid", "yes", "latent_dims / shape", "50 / [28, 28, 1]",
+                 "lmbda 500.0", "analysis 1,276,120", "coding tables"):
+        assert text in r.stdout, (text, r.stdout)
+    assert [ln.split() for ln in r.stdout.splitlines() if ln.startswith("made with jax ")] == \
+        [["made", "with", "jax", made["jax"]]]
+    assert rdsweep.load(exported).meta["provenance"] == made  # the training run's, carried into the model file
+    data = rdsweep.load(exported).compress(test_digits[:7], names=[f"{i}.png" for i in range(7)])
+    (tmp_path / "x.rds").write_bytes(data)
+    r = run_tool("info", tmp_path / "x.rds")
+    assert r.returncode == 0, r.stderr
+    for text in ("compressed file (.rds) version 4", "7 of 28x28x1", rdsweep.load(exported).fingerprint.hex(),
+                 "names", "0.png, 1.png, 2.png, ..."):
+        assert text in r.stdout, (text, r.stdout)
+    (tmp_path / "junk").write_bytes(b"hello")
+    one_error_line(run_tool("info", tmp_path / "junk"), "neither a model file (.rdsm) nor a compressed file")

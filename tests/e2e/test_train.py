@@ -3,6 +3,7 @@ import json
 import os
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -26,6 +27,14 @@ def test_one_lambda_writes_every_record(trained_run, mnist_dir):
     assert list(pd.read_csv(trained_run / "history.csv")["epoch"]) == [1]
     for name in ("checkpoint.msgpack", "codec.npz", "config.yaml", "rdsweep.log"):
         assert (trained_run / name).is_file()
+    made = metrics["provenance"]  # where the record came from
+    assert {"rdsweep", "git_commit", "git_dirty", "jax", "jaxlib", "flax", "optax", "constriction", "cpu",
+            "device"} <= set(made) and made["jax"] and made["constriction"] and made["cpu"]
+    digits = np.load(trained_run / "digits.npz")  # each test digit's own figures, in test-set order
+    assert {k: digits[k].shape for k in digits.files} == {k: (200,) for k in ("info_bits", "string_bits", "mse",
+                                                                               "psnr_db")}
+    assert digits["info_bits"].mean() == pytest.approx(metrics["rate_info_bits"])
+    assert digits["psnr_db"].mean() == pytest.approx(metrics["psnr_db"])
     saved = yaml.safe_load((trained_run / "config.yaml").read_text())
     assert saved["data"]["dir"] == str(mnist_dir) and "${" not in (trained_run / "config.yaml").read_text()
 
@@ -98,4 +107,4 @@ def test_report_figures_from_a_run(trained_run, tmp_path):
     assert r.returncode == 0, r.stderr
     assert {p.name for p in tmp_path.glob("*.png")} == {
         "sample_digit.png", "quantization_noise.png", "noisy_reconstruction.png", "decoded.png",
-        "random_strings.png", "strings_hex.png"}
+        "random_strings.png", "strings_hex.png", "digits_by_cost.png"}
