@@ -21,6 +21,7 @@ from rdsweep import models
 from rdsweep.data.download import default_dir
 from rdsweep.entropy.densities import PRIORS
 from rdsweep.errors import RdsweepError
+from rdsweep.models.layers import QUANTIZERS
 
 FLOAT32_MAX = 3.4028234663852886e38
 
@@ -34,6 +35,7 @@ class Source(Enum):
 class Distortion(Enum):
     mae = "mae"  # the TFC tutorial's
     mse = "mse"  # the report's formula
+    ms_ssim = "ms_ssim"  # 1 - MS-SSIM (three scales: rdsweep/distortion.py)
 
 
 def _check(ok: bool, message: str) -> None:
@@ -65,6 +67,7 @@ class TrainConfig:
     batch_size: int = 128
     learning_rate: float = 1e-3
     lr_schedule: str = "constant"  # constant, or cosine: from learning_rate down to 1% of it over train.epochs
+    quantizer: str = "noise"  # noise, ste or mixed: what stands for rounding while training (models/layers.py)
 
     def __post_init__(self):
         _check(1 <= self.epochs <= 10**6, f"train.epochs must be 1..1e6, not {self.epochs}")
@@ -72,6 +75,8 @@ class TrainConfig:
         _check(0 < self.learning_rate <= 1e3, f"train.learning_rate must be in (0, 1000], not {self.learning_rate}")
         _check(self.lr_schedule in ("constant", "cosine"),
                f"train.lr_schedule must be constant or cosine, not {self.lr_schedule!r}")
+        _check(self.quantizer in QUANTIZERS, f"train.quantizer must be one of {', '.join(QUANTIZERS)}, not "
+                                             f"{self.quantizer!r}")
 
 
 @dataclass
@@ -207,6 +212,7 @@ def identity(cfg) -> dict:
     another order than one on all cores, so pin_core does too)."""
     cosine = {"lr_schedule": "cosine", "epochs": int(cfg.train.epochs)} if cfg.train.lr_schedule == "cosine" else {}
     cosine.update({"pin_core": True} if cfg.pin_core else {})
+    cosine.update({"quantizer": cfg.train.quantizer} if cfg.train.quantizer != "noise" else {})
     return {"lmbda": float(cfg.lmbda), "distortion": value_of(cfg.distortion), "latent_dims": int(cfg.latent_dims),
             "model": as_dict(cfg.model), "prior": as_dict(cfg.prior), "seed": int(cfg.seed), "data": cfg.data.name,
             "train_limit": cfg.data.train_limit, "batch_size": int(cfg.train.batch_size),
@@ -227,7 +233,8 @@ def value_of(value) -> str:
     return value.value if isinstance(value, Enum) else str(value)
 
 
-_SHORT = {"train_limit": "n", "batch_size": "b", "learning_rate": "lr", "lr_schedule": "", "pin_core": "pinned"}
+_SHORT = {"train_limit": "n", "batch_size": "b", "learning_rate": "lr", "lr_schedule": "", "pin_core": "pinned",
+          "quantizer": ""}
 
 
 def run_name(cfg) -> str:
@@ -243,7 +250,7 @@ def variant(cfg) -> str:
     (data.train_limit), ``b64``, ``lr0.002``, ``cosine``, ``hidden256``, ... joined by '-'; a hash when that
     gets long."""
     default = {"train_limit": None, "batch_size": TrainConfig.batch_size, "learning_rate": TrainConfig.learning_rate,
-               "lr_schedule": TrainConfig.lr_schedule, "pin_core": False}
+               "lr_schedule": TrainConfig.lr_schedule, "pin_core": False, "quantizer": TrainConfig.quantizer}
     ident = identity(cfg)
     tags = [_SHORT[k] if isinstance(ident[k], bool) else f"{_SHORT[k]}{ident[k]:g}" if isinstance(ident[k], float)
             else f"{_SHORT[k]}{ident[k]}" for k in default if ident.get(k, default[k]) != default[k]]

@@ -22,7 +22,7 @@ NUMBERS = {"rate_info_bits", "psnr_db", "decode_mismatches"}  # required, finite
 OPTIONAL_NUMBERS = {"lmbda", "seed", "target_bits", "latent_dims", "epochs", "test_digits", "train_digits",
                     "image_pixels", "rate_string_bits", "rate_container_bits", "rate_string_floor_bits",
                     "psnr_of_mse_db", "psnr_report_formula_db", "mae", "rate_side_bits", "rate_payload_bits",
-                    "train_digits_per_s", "wall_s"}
+                    "train_digits_per_s", "wall_s", "ms_ssim", "ms_ssim_db"}
 STRINGS = {"kind", "data", "model", "prior", "distortion", "variant", "rate_definition"}
 MARKERS = [METRICS, FAILED, CHECKPOINT]
 SUMMARIES = {"variable-rate"}  # records that summarise the records below them (not points of a curve)

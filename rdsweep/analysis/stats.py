@@ -7,7 +7,8 @@ from scipy import stats
 
 from rdsweep.analysis.records import SETTING
 
-CI_METRICS = ["rate_info_bits", "rate_string_bits", "psnr_db", "mae", "psnr_report_formula_db"]
+CI_METRICS = ["rate_info_bits", "rate_string_bits", "psnr_db", "psnr_of_mse_db", "mae", "psnr_report_formula_db",
+              "ms_ssim_db"]
 
 
 def ci95(values) -> float:

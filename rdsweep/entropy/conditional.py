@@ -101,10 +101,12 @@ class ConditionalGaussian:
     """The coding side of y | side: one integer table per scale, and the integer network picking the table of
     every latent of every digit from that digit's side symbols (``context``)."""
 
+    OUTPUTS = 1  # integer network outputs per latent dimension: its table index
+
     def __init__(self, tables: CategoricalTables, net: IntegerMLP, dims: int, what: str = "conditional tables"):
-        if net.layers[-1][0].shape[1] != dims:
+        if net.layers[-1][0].shape[1] != self.OUTPUTS * dims:
             raise RdsweepError(f"{what}: the integer network gives {net.layers[-1][0].shape[1]} outputs, "
-                               f"the model has {dims} latent dimensions")
+                               f"the model needs {self.OUTPUTS} x {dims} latent dimensions")
         self.tables, self.net, self.dims = tables, net, dims
 
     @staticmethod
@@ -137,7 +139,7 @@ class ConditionalGaussian:
 
     def context(self, side_symbols) -> np.ndarray:
         """Each latent's table row (N, dims), from the side symbols alone (integer arithmetic only)."""
-        s = self.net(side_symbols)
+        s = self.net(side_symbols)[:, : self.dims]
         return np.clip((s + (1 << (FRAC - 1))) >> FRAC, 0, self.tables.rows - 1)
 
     def to_arrays(self) -> dict:
@@ -174,3 +176,28 @@ class ConditionalGaussian:
 
     def read(self, reader, rows) -> np.ndarray:
         return self.tables.read(reader, self.dims, rows, grouped=True)
+
+
+MEAN_FRAC = 8  # the means' grid: multiples of 2**-8
+
+
+class ConditionalMeanGaussian(ConditionalGaussian):
+    """y | side with a mean and a scale per latent (Minnen et al. 2018's mean-scale hyperprior): the integer
+    network's first ``dims`` outputs pick the table (as ``ConditionalGaussian``), the next ``dims`` are the
+    means, rounded with integer operations to the grid of 2**-MEAN_FRAC (``means``). The symbol is
+    q = round(y - mean), coded with the zero-mean table; the decoder's latent is q + mean. Both sides get the
+    means from the side symbols by the same integer arithmetic: exact on any machine."""
+
+    OUTPUTS = 2
+
+    def means(self, side_symbols) -> np.ndarray:
+        """Each latent's mean (N, dims) as float64 multiples of 2**-MEAN_FRAC (integer arithmetic to the grid)."""
+        m = self.net(side_symbols)[:, self.dims:]
+        step = FRAC - MEAN_FRAC
+        return ((m + (1 << (step - 1))) >> step).astype(np.float64) / (1 << MEAN_FRAC)
+
+    def quantize(self, y, means) -> np.ndarray:
+        return quantize(np.asarray(y, np.float64) - means, 0.0)
+
+    def dequantize(self, q, means) -> np.ndarray:
+        return (np.asarray(q, np.float64) + means).astype(np.float32)

@@ -15,6 +15,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from rdsweep.codec import Codec
+from rdsweep.distortion import has_ms_ssim, ms_ssim_uint8
 from rdsweep.coding.range import flush_floor_bits
 
 
@@ -23,6 +24,7 @@ DIGIT_FIELDS = {  # digits.npz: one value per test digit, in test-set order
     "string_bits": "length of its own byte string (bits)",
     "mse": "mean squared error of its uint8 reconstruction (0..255 scale)",
     "psnr_db": "PSNR of its uint8 reconstruction (dB)",
+    "ms_ssim": "MS-SSIM of its uint8 reconstruction (rdsweep.distortion; images of 28x28 or more)",
 }
 
 
@@ -92,10 +94,15 @@ def evaluate(codec: Codec, images: np.ndarray, batch: int = 1000, progress=None,
     layers = {f"rate_{k}_bits": float(v.mean()) for k, v in info.items()} if len(info) > 1 else {}
     escapes = sum(layer.escapes(symbols[k], codec.model.context(k, symbols)).sum()
                   for k, layer in codec.model.layers())
+    structure = {}
+    if has_ms_ssim(images.shape[1:]):
+        digit_ms_ssim = ms_ssim_uint8(images, recon)
+        structure = {"ms_ssim": float(digit_ms_ssim.mean()),
+                     "ms_ssim_db": float(-10 * np.log10(max(1 - digit_ms_ssim.mean(), 1e-10)))}
     if per_digit is not None:
         mse = digit_mse(images, recon)
         per_digit.update(info_bits=total.astype(np.float64), string_bits=np.array([8 * len(s) for s in strings]),
-                         mse=mse, psnr_db=psnr(mse))
+                         mse=mse, psnr_db=psnr(mse), **({"ms_ssim": digit_ms_ssim} if structure else {}))
     return {
         "test_digits": n,
         "image_pixels": int(np.prod(images.shape[1:])),  # per image, channels counted (bits/pixel = rate / this)
@@ -105,6 +112,7 @@ def evaluate(codec: Codec, images: np.ndarray, batch: int = 1000, progress=None,
         "rate_string_floor_bits": float(flush_floor_bits(total).mean()),
         "rate_container_bits": 8 * len(container) / n,
         **distortion_metrics(images, recon),
+        **structure,
         "psnr_report_formula_db": float(np.mean(psnr_report_formula(images, recon))),
         "decode_mismatches": int(mismatch.sum()),
         "container_decode_mismatches": int(stream_mismatch.sum()),

@@ -20,6 +20,7 @@ from omegaconf import OmegaConf
 
 from rdsweep import config, data, models, provenance
 from rdsweep.codec import META, Codec
+from rdsweep.distortion import has_ms_ssim
 from rdsweep.errors import RdsweepError
 from rdsweep.experiment import checkpoint, train
 from rdsweep.experiment.evaluate import evaluate
@@ -118,6 +119,9 @@ def model_spec(cfg, shape) -> ModelSpec:
     """The model spec of a config on images of ``shape`` (H, W, C), checked (sizes, parameter count, tables)."""
     spec = ModelSpec(config.as_dict(cfg.model), config.as_dict(cfg.prior), int(cfg.latent_dims), tuple(shape))
     models.get(cfg.model.name).check(spec, float(cfg.codec.tail_mass))
+    if config.value_of(cfg.distortion) == "ms_ssim" and not has_ms_ssim(spec.shape):
+        raise RdsweepError(f"distortion=ms_ssim needs images of 28x28 or more (three scales of a 7x7 window), not "
+                           f"{'x'.join(map(str, spec.shape))}")
     return spec
 
 
@@ -126,7 +130,8 @@ def train_and_evaluate(cfg, run_dir: Path, spec: ModelSpec, train_images, test_i
     images for real: the record (no wall_s)."""
     M = models.get(cfg.model.name)
     params = M.init_params(spec, jax.random.fold_in(jax.random.key(int(cfg.seed)), 0))
-    params, history, info = train.fit(cfg, spec, M.make_net(spec), params, train_images, run_dir, log=log.info,
+    net = M.make_net(spec, quantizer=cfg.train.quantizer)
+    params, history, info = train.fit(cfg, spec, net, params, train_images, run_dir, log=log.info,
                                       logger=logger, preview=test_images[: cfg.logger.images], saved=saved)
     atomic_write_text(run_dir / HISTORY, pd.DataFrame(history).to_csv(index=False))
     train.check_converging(cfg, history)

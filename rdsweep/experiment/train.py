@@ -10,7 +10,7 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from rdsweep import config
+from rdsweep import config, distortion
 from rdsweep.errors import RdsweepError
 from rdsweep.experiment import checkpoint
 from rdsweep.models import ModelSpec
@@ -21,10 +21,7 @@ from rdsweep.models.layers import images_to_input, output_to_images
 # last steps (a run whose loss ends above where it started diverged); then the model's named rate terms
 # columns: epoch, loss, rate_bits, distortion, digits_per_s, epoch_s, loss_start, loss_end, <terms>
 STEPS_PER_CALL = 2  # steps unrolled in one jitted call when an epoch's steps divide evenly (+5% digits/s)
-DISTORTIONS = {
-    "mae": lambda x, x_hat: jnp.mean(jnp.abs(x - x_hat)),
-    "mse": lambda x, x_hat: jnp.mean(jnp.square(x - x_hat)),
-}
+DISTORTIONS = distortion.TRAINING
 
 
 def make_train_step(net, optimizer, distortion: str, steps_per_call: int = 1):

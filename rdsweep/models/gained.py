@@ -29,6 +29,7 @@ from rdsweep.entropy.densities import make_density
 from rdsweep.entropy.factorized import FactorizedEntropy
 from rdsweep.errors import RdsweepError
 from rdsweep.models.base import ModelSpec, register
+from rdsweep.models.layers import training_latents
 from rdsweep.models.seed import Analysis, SeedConfig, SeedModel, Synthesis
 
 
@@ -89,6 +90,7 @@ class GainedNet(nn.Module):
     latent_dims: int
     shape: tuple
     fast: bool = True
+    quantizer: str = "noise"  # train.quantizer (layers.training_latents)
 
     def setup(self):
         cfg = self.config
@@ -104,11 +106,10 @@ class GainedNet(nn.Module):
         lmbda = jnp.exp(jax.random.uniform(k_lmbda, (x.shape[0],), jnp.float32, np.log(cfg.lmbda_min),
                                            np.log(cfg.lmbda_max)))
         gain, inverse = self.gains(lmbda)
-        u = self.analysis(x) * gain + jax.random.uniform(k_noise, (x.shape[0], self.latent_dims), jnp.float32,
-                                                         -0.5, 0.5)
+        u, u_synthesis = training_latents(self.analysis(x) * gain, k_noise, self.quantizer)
         p = self.entropy.bin_probability((u - 0.5) / gain, (u + 0.5) / gain)
         bits = -jnp.log2(jnp.maximum(p, 1e-9)).sum(axis=-1)
-        return bits, self.synthesis(u * inverse), {"lmbda": lmbda}
+        return bits, self.synthesis(u_synthesis * inverse), {"lmbda": lmbda}
 
 
 class GainedEntropy(FactorizedEntropy):

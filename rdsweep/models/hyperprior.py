@@ -21,7 +21,7 @@ from rdsweep.entropy.densities import make_density
 from rdsweep.entropy.factorized import FactorizedEntropy
 from rdsweep.errors import RdsweepError
 from rdsweep.models.base import ModelSpec, batched, register
-from rdsweep.models.layers import glorot, images_to_input
+from rdsweep.models.layers import glorot, images_to_input, training_latents
 from rdsweep.models.seed import Analysis, SeedConfig, SeedModel, Synthesis
 
 
@@ -68,6 +68,7 @@ class HyperpriorNet(nn.Module):
     latent_dims: int
     shape: tuple
     fast: bool = True
+    quantizer: str = "noise"  # train.quantizer (layers.training_latents)
 
     def setup(self):
         cfg = self.config
@@ -89,12 +90,12 @@ class HyperpriorNet(nn.Module):
         y = self.analysis(x)
         z = self.hyper_analysis(jnp.abs(y))
         ky, kz = jax.random.split(noise_key)
-        z_tilde = z + jax.random.uniform(kz, z.shape, z.dtype, -0.5, 0.5)
-        y_tilde = y + jax.random.uniform(ky, y.shape, y.dtype, -0.5, 0.5)
+        z_tilde, _ = training_latents(z, kz, self.quantizer)
+        y_rate, y_synthesis = training_latents(y, ky, self.quantizer)
         side = self.entropy.bits(z_tilde).sum(axis=-1)
         scale = scale_of(self.hyper_synthesis(z_tilde), cfg.scale_min, cfg.scale_max, cfg.num_scales)
-        main = gaussian_bits(y_tilde, scale).sum(axis=-1)
-        return side + main, self.synthesis(y_tilde), {"rate_side_bits": side}
+        main = gaussian_bits(y_rate, scale).sum(axis=-1)
+        return side + main, self.synthesis(y_synthesis), {"rate_side_bits": side}
 
 
 @register

@@ -61,6 +61,21 @@ def conv_transpose(features: int, kernel: int, fast: bool, name: str):
     return flax_conv_transpose(features, kernel, name=name)
 
 
+QUANTIZERS = ("noise", "ste", "mixed")
+
+
+def training_latents(y, key, quantizer: str = "noise", shift=0.0):
+    """(the latents the rate is computed on, the latents the synthesis decodes) while training (``train.quantizer``):
+    ``noise``: y + U(-1/2, 1/2) for both (Balle et al.); ``ste``: round(y - shift) + shift for both, its gradient
+    passed straight through; ``mixed``: the noisy latents for the rate, the rounded ones for the synthesis (as
+    TensorFlow Compression's ms2020). ``shift``: what the coder quantizes around (a mean-scale model's means)."""
+    noisy = y + jax.random.uniform(key, y.shape, y.dtype, -0.5, 0.5)
+    if quantizer == "noise":
+        return noisy, noisy
+    hard = y + jax.lax.stop_gradient(jnp.round(y - shift) + shift - y)
+    return (hard, hard) if quantizer == "ste" else (noisy, hard)
+
+
 def images_to_input(images_uint8):
     """uint8 (N, H, W, C) -> float32 (N, H, W, C) in [0, 1]."""
     return images_uint8.astype(jnp.float32) / 255.0

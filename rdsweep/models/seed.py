@@ -12,13 +12,12 @@ from dataclasses import dataclass, field
 from typing import List
 
 import flax.linen as nn
-import jax
 
 from rdsweep.entropy.densities import make_density
 from rdsweep.entropy.factorized import FactorizedEntropy
 from rdsweep.errors import RdsweepError
 from rdsweep.models.base import CodingModel, ModelSpec, register
-from rdsweep.models.layers import conv_transpose, glorot, leaky, strided_conv
+from rdsweep.models.layers import conv_transpose, glorot, leaky, strided_conv, training_latents
 from rdsweep.typed import check_fields
 
 
@@ -80,13 +79,15 @@ class Synthesis(nn.Module):
 
 
 class SeedNet(nn.Module):
-    """Training graph: analysis, additive uniform noise, factorized density, synthesis."""
+    """Training graph: analysis, additive uniform noise (or ``quantizer``'s rounding), factorized density,
+    synthesis."""
 
     config: SeedConfig
     prior: dict
     latent_dims: int
     shape: tuple
     fast: bool = True
+    quantizer: str = "noise"  # train.quantizer (layers.training_latents)
 
     def setup(self):
         self.analysis = Analysis(self.config, self.latent_dims)
@@ -95,9 +96,8 @@ class SeedNet(nn.Module):
 
     def __call__(self, x, noise_key):
         """Returns (bits per digit on the noisy latents, reconstruction, {})."""
-        y = self.analysis(x)
-        y_tilde = y + jax.random.uniform(noise_key, y.shape, y.dtype, -0.5, 0.5)
-        return self.entropy.bits(y_tilde).sum(axis=-1), self.synthesis(y_tilde), {}
+        for_rate, for_synthesis = training_latents(self.analysis(x), noise_key, self.quantizer)
+        return self.entropy.bits(for_rate).sum(axis=-1), self.synthesis(for_synthesis), {}
 
 
 @register

@@ -58,8 +58,11 @@ def cases(cls: str, table: dict, fast=(), xfail=None, skip=None) -> list:
     params = []
     for name in sorted(table):
         slow = name not in fast
-        marks = [SLOW] * slow + [pytest.mark.xfail(strict=True, reason=xfail[name])] * (name in xfail) + \
-            [pytest.mark.skipif(skip[name][0], reason=skip[name][1])] * (name in skip)
+        marks = [SLOW] if slow else []
+        if name in xfail:
+            marks.append(pytest.mark.xfail(strict=True, reason=xfail[name]))
+        if name in skip:
+            marks.append(pytest.mark.skipif(skip[name][0], reason=skip[name][1]))
         params.append(pytest.param(name, marks=marks, id=name))
         COUNTS.setdefault(cls, [0, 0])[slow] += 1
     return params
@@ -71,23 +74,20 @@ def count(cls: str, n: int = 1, slow: bool = False) -> None:
 
 def launch(*args, module="rdsweep.cli", cwd=ROOT, timeout=180, limit_mb=LIMIT_MB, rlimits=(), env=None) -> Result:
     """The first suite's ``run`` with resource limits: ``rlimits`` ((RLIMIT_*, value) pairs) are set, and SIGXFSZ
-    ignored, in the launcher by preexec_fn, so the command inherits them (a write past RLIMIT_FSIZE then fails
-    with EFBIG, as on a full disk, instead of killing the process); ``bytes`` arguments are passed as they are
-    (names that are not UTF-8); ``limit_mb``: the peak memory past which the launcher kills the command."""
+    ignored, in the launcher before it forks the command, which inherits them (a write past RLIMIT_FSIZE then
+    fails with EFBIG, as on a full disk, instead of killing the process). They are set by the launcher's own
+    first lines, not a preexec_fn: that would fork this multithreaded process (JAX) itself. ``bytes`` arguments
+    are passed as they are (names that are not UTF-8); ``limit_mb``: the peak memory past which the launcher
+    kills the command."""
     fd, report = tempfile.mkstemp(prefix="rss-")
     os.close(fd)
-
-    def limits():
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        for which, value in rlimits:
-            resource.setrlimit(which, (value, value))
-
+    prelude = "import resource, signal\nsignal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n" + "".join(
+        f"resource.setrlimit({which}, ({value}, {value}))\n" for which, value in rlimits)
     argv = [a if isinstance(a, bytes) else str(a) for a in args]
     try:
-        proc = subprocess.run([sys.executable, "-c", _LAUNCHER, report, str(limit_mb * 1024), str(timeout), "-m",
-                               module, *argv], cwd=cwd, env={**_env(), **(env or {})}, capture_output=True,
-                              encoding="utf-8", errors="replace", timeout=timeout + 60,
-                              preexec_fn=limits if rlimits else None)
+        proc = subprocess.run([sys.executable, "-c", prelude + _LAUNCHER, report, str(limit_mb * 1024), str(timeout),
+                               "-m", module, *argv], cwd=cwd, env={**_env(), **(env or {})}, capture_output=True,
+                              encoding="utf-8", errors="replace", timeout=timeout + 60)
         rss, _, killed = Path(report).read_text().partition(" ")
     finally:
         os.unlink(report)
@@ -117,7 +117,11 @@ def temps_under(*dirs) -> list:
 
 
 def train_args(*args) -> list:
-    return ["lmbda=500", "train.epochs=1", "progress=false", "data.train_limit=256", "data.test_limit=200", *args]
+    """A quick training run's overrides; ``args`` replace the defaults of the same key, or come after them."""
+    defaults = {"lmbda": "500", "train.epochs": "1", "progress": "false", "data.train_limit": "256",
+                "data.test_limit": "200"}
+    keys = {a.split("=", 1)[0] for a in args if isinstance(a, str)}
+    return [f"{k}={v}" for k, v in defaults.items() if k not in keys] + list(args)
 
 
 def copy_run(trained_run, dst: Path, keep_record: bool = False) -> Path:
@@ -165,28 +169,35 @@ def names_block(*names: bytes) -> bytes:
 
 @pytest.fixture(scope="module")
 def coded(shared, tmp_path_factory):
-    """Three models (the seed model on 28x28 digits, latent 12; the hyperprior model; the seed model on 32x32)
-    and the symbols of 20 test digits under each."""
+    """Three models, each made when first asked for (``coded.model(key)``): "seed" (the seed model on 28x28
+    digits, latent 12), "hyper" (the hyperprior model), "wide" (the seed model on 32x32); each with its model
+    file and the symbols of 20 test digits."""
     from rdsweep import load
 
     d = tmp_path_factory.mktemp("coded")
     digits = np.load(shared / "d.npy")
-    wide_digits = np.zeros((len(digits), 32, 32), np.uint8)
-    wide_digits[:, 2:30, 2:30] = digits
-    out = SimpleNamespace(dir=d, digits=digits)
-    for key, codec, images in (("seed", load(shared / "m.rdsm"), digits),
-                               ("hyper", untrained_codec(latent_dims=12, model="hyperprior"), digits),
-                               ("wide", untrained_codec((32, 32, 1), latent_dims=12), wide_digits)):
-        codec.save(d / f"{key}.rdsm")
-        setattr(out, key, SimpleNamespace(codec=codec, path=d / f"{key}.rdsm", symbols=codec.encode(images),
-                                          n=len(images)))
-    return out
+    made: dict = {}
+
+    def model(key: str) -> SimpleNamespace:
+        if key not in made:
+            images = digits
+            if key == "wide":
+                images = np.zeros((len(digits), 32, 32), np.uint8)
+                images[:, 2:30, 2:30] = digits
+            codec = {"seed": lambda: load(shared / "m.rdsm"),
+                     "hyper": lambda: untrained_codec(latent_dims=12, model="hyperprior"),
+                     "wide": lambda: untrained_codec((32, 32, 1), latent_dims=12)}[key]()
+            codec.save(d / f"{key}.rdsm")
+            made[key] = SimpleNamespace(codec=codec, path=d / f"{key}.rdsm", symbols=codec.encode(images),
+                                        n=len(images))
+        return made[key]
+    return SimpleNamespace(dir=d, model=model)
 
 
 def _file(key, version=4, n=None, payload=None, names=b"", legacy_payload=None):
     """An .rds for model ``key``: its digits' real payload for that version (or ``payload``), count n."""
     def make(c):
-        m = getattr(c, key)
+        m = c.model(key)
         data = m.codec.pack(m.symbols, legacy_payload or version) if payload is None else payload(m)
         return rds(m.codec.fingerprint, m.n if n is None else n(m.n), m.codec.shape, data, version, names)
     return make
@@ -195,7 +206,7 @@ def _file(key, version=4, n=None, payload=None, names=b"", legacy_payload=None):
 def _escaped(key, layer, value):
     """The real symbols with one escaped to ``value`` (beyond the encoder's clamp), coded with its end mark."""
     def make(c):
-        m = getattr(c, key)
+        m = c.model(key)
         symbols = {k: v.copy() for k, v in m.symbols.items()}
         symbols[layer][3, 1] = value
         return rds(m.codec.fingerprint, m.n, m.codec.shape, m.codec.pack(symbols))
@@ -276,25 +287,23 @@ DECODING = {  # model, the file, extra arguments, the one line's message
     "names for N+1 images and count N+1": ("seed", _file("seed", n=lambda n: n + 1,
                                                          names=names_block(*NAMES, b"20.png")), [], FORGED),
 }
-DECODING_FAST = {"v2 file without --legacy", "v4 count 0", "names: duplicates"}
+DECODING_FAST = {"v2 file without --legacy", "v4 count 0"}
 
 
 @pytest.mark.parametrize("case", cases("1 decoding", DECODING, DECODING_FAST))
 def test_decoding(coded, tmp_path, case):
     key, make, extra, message = DECODING[case]
     (tmp_path / "f.rds").write_bytes(make(coded))
-    for out in ("out", "out.npy"):
-        expect_refusal(["decompress", tmp_path / "f.rds", "-m", getattr(coded, key).path, *extra, "-o",
-                        tmp_path / out], message, [coded.dir, tmp_path], [tmp_path / out])
-        if case not in DECODING_FAST:
-            break  # the .npy output too, for the fast ones
+    out = tmp_path / ("out.npy" if "count" in case else "out")  # a .npy or a directory of PNGs
+    expect_refusal(["decompress", tmp_path / "f.rds", "-m", coded.model(key).path, *extra, "-o", out], message,
+                   [coded.dir, tmp_path], [out])
 
 
 @SLOW
 @pytest.mark.parametrize("version", [1, 2])
 def test_a_legacy_file_decodes_exactly_when_asked(coded, tmp_path, version):
     """The refusals above are not a blanket one: --legacy reads the seed model's own old files, exactly."""
-    m = coded.seed
+    m = coded.model("seed")
     (tmp_path / "old.rds").write_bytes(_file("seed", version)(coded))
     r = run("decompress", tmp_path / "old.rds", "-m", m.path, "--legacy", "-o", tmp_path / "out.npy")
     assert r.returncode == 0, r
@@ -436,7 +445,7 @@ RUN_DIRS = {  # make(tmp); the training's arguments of tmp (default: hydra.run.d
     "a user's file named *.rdsweep-tmp (not the temp pattern)": (
         lambda t: _user_dir(t / "run", "notes.rdsweep-tmp"), None, "is not an rdsweep run directory"),
 }
-RUN_DIRS_FAST = {"user files", "config.yaml a link to a user's file"}
+RUN_DIRS_FAST = {"user files"}
 RUN_DIRS_XFAIL = {
     "a user's file named *.rdsweep-tmp (not the temp pattern)":
         "check_run_dir accepts any entry ending in .rdsweep-tmp, not only rdsweep's exact temp pattern: the run "
@@ -453,8 +462,8 @@ def test_a_training_run_never_writes_in_a_directory_not_its_own(tmp_path, mnist_
         args = ["-m", "train.epochs=1", "progress=false", "data.test_limit=200", *args[1:]]
     else:
         args = train_args(*args)
-    expect_refusal(args, message, [tmp_path], module="rdsweep", timeout=120)
-    assert not list(Path(ROOT).glob("rdsweep.log")) or case not in ("hydra.run.dir= empty", "hydra.run.dir= blank")
+    # run in tmp_path: an empty run directory would be the working directory, and nothing may appear there
+    refuse(args, message, [tmp_path], module="rdsweep", timeout=120, cwd=tmp_path, env={"PYTHONPATH": str(ROOT)})
 
 
 @pytest.mark.parametrize("case", cases("2 files not ours", BASELINES_OUT, ["OUT/dct holds a user's file"]))
@@ -655,7 +664,7 @@ MEMORY = {  # make(shared, tmp[, trained run]); the command; the message; needs 
         None, _training("model=hyperprior", "model.num_scales=1024", "model.scale_max=2000", "codec.tail_mass=1e-9"),
         "need tables of 1024 x", False),
     "-m: one job of a sweep too large": (
-        None, lambda s, t: (["-m", "train.epochs=1", "progress=false", "latent_dims=50,4096", "model.hidden=16384",
+        None, lambda s, t: (["-m", "train.epochs=1", "progress=false", "latent_dims=50,4096", "model.hidden=8192",
                              f"hydra.sweep.dir={t / 'sweep'}"], "rdsweep"), "parameters, more than the", False),
     "a model file with tables of 100 x 65536 bins": (
         lambda s, t, r=None: (untrained_codec(latent_dims=100).save(t / "m100.rdsm"),
@@ -687,8 +696,7 @@ MEMORY = {  # make(shared, tmp[, trained run]); the command; the message; needs 
         lambda s, t, r=None: ((t / "run").mkdir(), _yaml_bomb(t / "run" / "config.yaml")), _training(),
         "config.yaml is not an rdsweep run config", False),
 }
-MEMORY_FAST = {"model.hidden=16384 latent_dims=4096", "a .npy declaring 700000 images (sparse)",
-               "resuming: a checkpoint of 1000 MB (sparse)"}
+MEMORY_FAST = {"model.hidden=16384 latent_dims=4096", "a .npy declaring 700000 images (sparse)"}
 MEMORY_XFAIL = {
     "export: a checkpoint of 1000 MB (sparse)":
         "load_codec reads the checkpoint with checkpoint.read's 1 GiB default, not the model's bound "
@@ -807,7 +815,7 @@ HANGS = {  # make(tmp); the command of (shared, tmp); module; the message
     "compress -m RUN_DIR: config.yaml a YAML alias bomb (532 bytes)": (
         lambda t: ((t / "run").mkdir(), _yaml_bomb(t / "run" / "config.yaml")), "compress", "config.yaml"),
 }
-HANGS_FAST = {"training: rdsweep.log a FIFO", "export: config.yaml a FIFO"}
+HANGS_FAST = {"training: rdsweep.log a FIFO"}
 HANGS_XFAIL = {
     "export: config.yaml a YAML alias bomb (532 bytes)":
         "read_config: OmegaConf.create expands the aliases: still running after 30 s (~530 MB and growing)",
@@ -930,7 +938,7 @@ USAGE = {  # argparse's own refusal: exit 2, its usage lines, no traceback
 
 @pytest.mark.parametrize("case", cases("5 tracebacks", USAGE, ["bench --steps 0", "bench --lmbda -1"]))
 def test_usage_errors_are_argparse_s(tmp_path, case):
-    r = run(*USAGE[case], cwd=tmp_path, timeout=60)
+    r = launch(*USAGE[case], cwd=tmp_path, env={"PYTHONPATH": str(ROOT)}, timeout=60)
     assert r.returncode == 2 and "Traceback" not in r.stderr, r
     lines = r.stderr.splitlines()
     assert lines[0].startswith("usage: rdsweep ") and lines[-1].startswith("rdsweep ") and ": error: " in lines[-1], r
@@ -1081,7 +1089,7 @@ LABELS_XFAIL = {
 }
 
 
-@pytest.mark.parametrize("case", cases("5 tracebacks", LABELS, ["prior $\\frac{$"], LABELS_XFAIL))
+@pytest.mark.parametrize("case", cases("5 tracebacks", LABELS, (), LABELS_XFAIL))
 def test_names_are_plain_text_in_figures(tmp_path, case):
     fields = LABELS[case]
     runs = tmp_path / "runs"
@@ -1197,7 +1205,7 @@ FULL_DISK_XFAIL = {
 }
 
 
-@pytest.mark.parametrize("case", cases("5 tracebacks", FULL_DISK, ["compress -o"], FULL_DISK_XFAIL))
+@pytest.mark.parametrize("case", cases("5 tracebacks", FULL_DISK, (), FULL_DISK_XFAIL))
 def test_a_full_disk(shared, tmp_path, request, case):
     """Writes past RLIMIT_FSIZE fail with EFBIG, as on a full disk. A cache of its own: a write that fails must
     not leave truncated entries in the cache the other tests share."""
@@ -1205,10 +1213,9 @@ def test_a_full_disk(shared, tmp_path, request, case):
     trained = request.getfixturevalue("trained_run") if case == "export -o" else None
     args, module = command(shared, tmp_path, trained)
     watch = [shared] + ([trained] if trained else [])
-    r = refuse(args, message, watch, [tmp_path / out], module=module, timeout=300,
-               rlimits=[(resource.RLIMIT_FSIZE, fsize)], env={"JAX_COMPILATION_CACHE_DIR": str(tmp_path / "cache")})
+    refuse(args, message, watch, [tmp_path / out], module=module, timeout=300,
+           rlimits=[(resource.RLIMIT_FSIZE, fsize)], env={"JAX_COMPILATION_CACHE_DIR": str(tmp_path / "cache")})
     assert not temps_under(tmp_path), temps_under(tmp_path)
-    return r
 
 
 @SLOW
@@ -1280,7 +1287,7 @@ def test_sigterm_and_sigint_at_20_random_moments_of_training(tmp_path, mnist_dir
         outcomes.append(f"{moment:5.2f} s {sig.name:7} -> exit {proc.returncode:3} "
                         f"{lines[-1] if lines else '(no stderr)'}; {', '.join(f for f in files if f != '.lock')}")
         ok = (proc.returncode, lines) == (130, ["rdsweep: interrupted"]) or proc.returncode == 0
-        if not ok or "Traceback" in err or temps_under(run_dir) if run_dir.exists() else not ok:
+        if not ok or "Traceback" in err or (run_dir.exists() and temps_under(run_dir)):
             bad.append((moment, sig.name, proc.returncode, err[-2000:]))
     with capsys.disabled():
         print("\ntraining interrupted at random moments:\n  " + "\n  ".join(outcomes))
@@ -1447,8 +1454,6 @@ def _png(build):
         rows = b"".join(b"\0" + digit[i].tobytes() for i in range(28))
         z = zlib.compress(rows)
         (t / "in").mkdir()
-        (t / "in" / "0.png").write_bytes((t / "good.png").read_bytes() if False else b"")
-        (t / "in" / "0.png").unlink()
         Image.fromarray(digit).save(t / "in" / "0.png")
         (t / "in" / "x.png").write_bytes(build(rows, z))
     return make
@@ -1463,13 +1468,14 @@ PNGS = {  # the PNG (built from the digit's rows and their zlib stream z); the m
     "a corrupt tEXt CRC": (lambda rows, z: SIG + _ihdr() + _chunk(b"tEXt", b"a\0b", 7) + _chunk(b"IDAT", z) + IEND,
                            "x.png: not a"),
     "bit depth 16": (lambda rows, z: SIG + _ihdr(depth=16) + _chunk(b"IDAT", zlib.compress(bytes(57 * 28))) + IEND,
-                     "x.png: "),
+                     "x.png: expected an 8-bit grayscale 28x28 PNG, got PNG mode I;16"),
     "bit depth 4": (lambda rows, z: SIG + _ihdr(depth=4) + _chunk(b"IDAT", zlib.compress(bytes(15 * 28))) + IEND,
                     "header fields this reader does not take (bit depth 4"),
     "colour type 4 (grey and alpha)": (
-        lambda rows, z: SIG + _ihdr(ctype=4) + _chunk(b"IDAT", zlib.compress(bytes(57 * 28))) + IEND, "x.png: "),
+        lambda rows, z: SIG + _ihdr(ctype=4) + _chunk(b"IDAT", zlib.compress(bytes(57 * 28))) + IEND,
+        "x.png: expected an 8-bit grayscale 28x28 PNG, got PNG mode LA"),
     "colour type 3 (palette)": (lambda rows, z: SIG + _ihdr(ctype=3) + _chunk(b"PLTE", bytes(range(256)) * 3)
-                                + _chunk(b"IDAT", z) + IEND, "x.png: "),
+                                + _chunk(b"IDAT", z) + IEND, "got PNG mode P"),
     "interlace 2": (lambda rows, z: SIG + _ihdr(interlace=2) + _chunk(b"IDAT", z) + IEND, "interlace 2"),
     "compression method 1": (lambda rows, z: SIG + _ihdr(comp=1) + _chunk(b"IDAT", z) + IEND, "compression 1"),
     "filter method 1": (lambda rows, z: SIG + _ihdr(filt=1) + _chunk(b"IDAT", z) + IEND, "x.png: not a"),
@@ -1503,7 +1509,7 @@ PNGS_XFAIL = {
 }
 
 
-@pytest.mark.parametrize("case", cases("9 smaller", PNGS, ["a corrupt IDAT CRC", "animated (acTL)"], PNGS_XFAIL))
+@pytest.mark.parametrize("case", cases("9 smaller", PNGS, ["a corrupt IDAT CRC"], PNGS_XFAIL))
 def test_strict_png(shared, tmp_path, case):
     build, message = PNGS[case]
     _png(build)(shared, tmp_path)
@@ -1512,7 +1518,7 @@ def test_strict_png(shared, tmp_path, case):
         r = expect_refusal(["compress", tmp_path / "in" / src, "-m", shared / "m.rdsm", "-o", out], message,
                            [shared, tmp_path], [out])
         assert str(tmp_path / "in" / "x.png") in r.stderr, r
-        if case not in ("a corrupt IDAT CRC", "animated (acTL)", "bytes after IEND"):
+        if case not in ("animated (acTL)", "bytes after IEND", "a corrupt IEND CRC"):
             break
 
 
@@ -1531,7 +1537,7 @@ METHODS = {",,,": "no baseline method given", "": "no baseline method given", ",
            "dct,,nope": "unknown baseline 'nope'", " ": "unknown baseline ' '", "DCT": "unknown baseline 'DCT'"}
 
 
-@pytest.mark.parametrize("case", cases("9 smaller", METHODS, [",,,"]))
+@pytest.mark.parametrize("case", cases("9 smaller", METHODS, ()))
 def test_baselines_methods(tmp_path, case):
     expect_refusal(["baselines", "--out", tmp_path / "out", "--methods", case, "--data-dir", tmp_path / "no-data"],
                    METHODS[case], [tmp_path], [tmp_path / "out"])
