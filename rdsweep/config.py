@@ -68,6 +68,7 @@ class TrainConfig:
     learning_rate: float = 1e-3
     lr_schedule: str = "constant"  # constant, or cosine: from learning_rate down to 1% of it over train.epochs
     quantizer: str = "noise"  # noise, ste or mixed: what stands for rounding while training (models/layers.py)
+    rate_warmup: float = 0.0  # epochs over which the rate's weight in the loss rises from 0 to 1 (0: none)
 
     def __post_init__(self):
         _check(1 <= self.epochs <= 10**6, f"train.epochs must be 1..1e6, not {self.epochs}")
@@ -75,6 +76,7 @@ class TrainConfig:
         _check(0 < self.learning_rate <= 1e3, f"train.learning_rate must be in (0, 1000], not {self.learning_rate}")
         _check(self.lr_schedule in ("constant", "cosine"),
                f"train.lr_schedule must be constant or cosine, not {self.lr_schedule!r}")
+        _check(0 <= self.rate_warmup <= 1000, f"train.rate_warmup must be 0..1000 epochs, not {self.rate_warmup}")
         _check(self.quantizer in QUANTIZERS, f"train.quantizer must be one of {', '.join(QUANTIZERS)}, not "
                                              f"{self.quantizer!r}")
 
@@ -213,6 +215,7 @@ def identity(cfg) -> dict:
     cosine = {"lr_schedule": "cosine", "epochs": int(cfg.train.epochs)} if cfg.train.lr_schedule == "cosine" else {}
     cosine.update({"pin_core": True} if cfg.pin_core else {})
     cosine.update({"quantizer": cfg.train.quantizer} if cfg.train.quantizer != "noise" else {})
+    cosine.update({"rate_warmup": float(cfg.train.rate_warmup)} if cfg.train.rate_warmup else {})
     return {"lmbda": float(cfg.lmbda), "distortion": value_of(cfg.distortion), "latent_dims": int(cfg.latent_dims),
             "model": as_dict(cfg.model), "prior": as_dict(cfg.prior), "seed": int(cfg.seed), "data": cfg.data.name,
             "train_limit": cfg.data.train_limit, "batch_size": int(cfg.train.batch_size),
@@ -234,7 +237,7 @@ def value_of(value) -> str:
 
 
 _SHORT = {"train_limit": "n", "batch_size": "b", "learning_rate": "lr", "lr_schedule": "", "pin_core": "pinned",
-          "quantizer": ""}
+          "quantizer": "", "rate_warmup": "warm"}
 
 
 def run_name(cfg) -> str:
@@ -250,7 +253,8 @@ def variant(cfg) -> str:
     (data.train_limit), ``b64``, ``lr0.002``, ``cosine``, ``hidden256``, ... joined by '-'; a hash when that
     gets long."""
     default = {"train_limit": None, "batch_size": TrainConfig.batch_size, "learning_rate": TrainConfig.learning_rate,
-               "lr_schedule": TrainConfig.lr_schedule, "pin_core": False, "quantizer": TrainConfig.quantizer}
+               "lr_schedule": TrainConfig.lr_schedule, "pin_core": False, "quantizer": TrainConfig.quantizer,
+               "rate_warmup": TrainConfig.rate_warmup}
     ident = identity(cfg)
     tags = [_SHORT[k] if isinstance(ident[k], bool) else f"{_SHORT[k]}{ident[k]:g}" if isinstance(ident[k], float)
             else f"{_SHORT[k]}{ident[k]}" for k in default if ident.get(k, default[k]) != default[k]]

@@ -1,6 +1,8 @@
 """The aggregation stage: every run record under one or more directories -> rd.csv (one row per run),
 rd_summary.csv (per setting and lambda: mean and 95% interval over seeds), table1.md, rd_curve.png/.svg
-(Figure 6), bd.csv (BD-rates between curves, with intervals over seeds), latent_study.png.
+(Figure 6), bd.csv (BD-rates between curves, with intervals over seeds and, on the same test digits, paired
+intervals over the digits), paired.csv (rate and PSNR differences on the same digits), bound.csv (the distance
+to NERD's estimate of R(D)), latent_study.png.
 
     rdsweep aggregate outputs/sweeps [MORE_DIRS...] [--out DIR]
 
@@ -16,8 +18,9 @@ from pathlib import Path
 import pandas as pd
 
 from rdsweep.analysis import plots, records
-from rdsweep.analysis.bd import bd_table
+from rdsweep.analysis.bd import bd_table, gap_to_bound
 from rdsweep.analysis.paired import paired
+from rdsweep.analysis.reference import NERD, nerd_psnr
 from rdsweep.analysis.records import SETTING, setting_label, whole
 from rdsweep.analysis.stats import summarize
 from rdsweep.analysis.tables import table1
@@ -70,6 +73,11 @@ def aggregate(dirs, out: Path) -> pd.DataFrame:
         atomic_write_text(out / "table1.md", table1(summaries))
         written += ["rd_summary.csv", "table1.md"]
     plots.rd_figure(summaries, bases, out, plots.pixels_of(df))
+    bound = [(r, nerd_psnr(d)) for r, d in NERD]
+    gaps = [row for label, g in summaries for row in gap_to_bound(label, g, bound)]
+    if gaps:  # how far each curve is from NERD's estimate of R(D), at equal distortion
+        atomic_write_text(out / "bound.csv", pd.DataFrame(gaps).to_csv(index=False, float_format="%.4g"))
+        written.append("bound.csv")
     written += ["rd_curve.png", "rd_curve.svg"]
     if len(summary) and plots.latent_figure(summary, out, labels):
         written.append("latent_study.png")

@@ -110,3 +110,22 @@ def bd_table(settings: list, anchors: list) -> tuple[pd.DataFrame, str | None]:
                                                           f"{len(lost)} of {len(per)} seed pairs undefined ({why})"]))
             rows.append(row)
     return pd.DataFrame(rows), note
+
+
+def gap_to_bound(label: str, s: pd.DataFrame, bound: list) -> list:
+    """A setting's distance to a rate-distortion estimate: at each of the bound's points (rate, PSNR) inside the
+    setting's PSNR-of-mean-MSE range, the setting's rate there (linear in log rate between its seed-mean points)
+    and the difference in bits. ``s``: the setting's summary rows (rate_info_bits_mean, psnr_of_mse_db_mean)."""
+    if "psnr_of_mse_db_mean" not in s:
+        return []
+    g = s[["rate_info_bits_mean", "psnr_of_mse_db_mean"]].dropna().sort_values("rate_info_bits_mean")
+    keep = g["psnr_of_mse_db_mean"].to_numpy() > np.maximum.accumulate(
+        np.r_[-np.inf, g["psnr_of_mse_db_mean"].to_numpy()[:-1]])
+    r, d = g["rate_info_bits_mean"].to_numpy()[keep], g["psnr_of_mse_db_mean"].to_numpy()[keep]
+    rows = []
+    for bound_rate, psnr in bound:
+        if len(r) >= 2 and d[0] <= psnr <= d[-1]:
+            ours = float(np.exp(np.interp(psnr, d, np.log(r))))
+            rows.append({"setting": label, "psnr_of_mse_db": psnr, "bound_bits": bound_rate, "our_bits": ours,
+                         "gap_bits": ours - bound_rate})
+    return rows

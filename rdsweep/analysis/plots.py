@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from rdsweep.analysis.bd import curve
 from rdsweep.analysis.records import SETTING, whole
 from rdsweep.files import atomic_write_bytes
-from rdsweep.analysis.reference import REFERENCE_RERUN, REPORT, REPORT_TABLE1, RERUN
+from rdsweep.analysis.reference import NERD, NERD_LABEL, REFERENCE_RERUN, REPORT, REPORT_TABLE1, RERUN, nerd_psnr
 
 MARKERS = "osD^v<>phX*P8H"
 COLORS = matplotlib.colormaps["tab20"].colors
@@ -69,12 +69,14 @@ def rd_figure(settings: list, baselines: list, out: Path, pixels=None) -> None:
     """settings: (label, summary) of the learned settings; baselines: (label, runs). Writes rd_curve.png/.svg:
     left, PSNR on the uint8 reconstructions (Figure 6) with the TFC re-run and the baselines; right, the
     report's own PSNR formula (its uint8 squares wrap modulo 256) with the report's Table 1 points."""
-    fig = Figure(figsize=(13, 5.5), layout="constrained")
-    ax, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
+    fig = Figure(figsize=(18, 5.5), layout="constrained")
+    ax, ax3, ax2 = fig.subplots(1, 3, gridspec_kw={"width_ratios": [3, 2, 2]})
     style = styles()
     for label, s in settings:
         c, m = next(style)
         _errorbars(ax, s, "rate_info_bits", "psnr_db", label, c, m)
+        if "psnr_of_mse_db_mean" in s and s["psnr_of_mse_db_mean"].notna().all():
+            _errorbars(ax3, s, "rate_info_bits", "psnr_of_mse_db", label, c, m)
         alike = s[s["lmbda"].isin(list(REPORT_TABLE1))]  # the report's lambdas only
         if len(alike) and "psnr_report_formula_db_mean" in s and alike["psnr_report_formula_db_mean"].notna().all():
             _errorbars(ax2, alike, "rate_info_bits", "psnr_report_formula_db", label, c, m)
@@ -92,16 +94,23 @@ def rd_figure(settings: list, baselines: list, out: Path, pixels=None) -> None:
              label=REPORT)
     for k in lam:
         ax2.annotate(f"λ={k}", REPORT_TABLE1[k], textcoords="offset points", xytext=(5, -12), fontsize=8)
+    ax3.plot([r for r, _ in NERD], [nerd_psnr(d) for _, d in NERD], "k^:", ms=6, label=NERD_LABEL)
+    ax3.set_xscale("log")
+    ax3.set_title("Against an estimate of the rate-distortion function", fontsize=10)
+    ax3.set_ylabel("PSNR (dB) of the mean MSE over the digits")
+    ax3.text(0.02, 0.02, "NERD: MNIST training digits resized to 32x32, D = summed squared error\nper image, "
+                         "shown as 10 log10(784 / D) (about +-0.5 dB of the 28x28 value)",
+             transform=ax3.transAxes, fontsize=6, va="bottom")
     if baselines:
         ax.set_xscale("log")
     ax.set_title("Rate-distortion on the test digits (Figure 6)")
     ax.set_ylabel("PSNR (dB) of the uint8 reconstructions, mean over test digits")
     ax2.set_title("Against the report's Table 1, by its own PSNR code")
     ax2.set_ylabel("PSNR (dB) as the report computes it (uint8 squares wrap mod 256)")
-    for a in (ax, ax2):
+    for a in (ax, ax3, ax2):
         a.set_xlabel("rate (bits/digit)")
         a.grid(alpha=0.3)
-        if a is ax2:  # below the axes: the report's points span the panel
+        if a is not ax:  # below the axes: the points span the panel
             legend(a, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12))
         else:
             legend(a, fontsize=7)

@@ -24,3 +24,22 @@ REFERENCE_RERUN = {
     1000: (31.99, 16.34, 15.92, 0.054, 34.55),
     2000: (48.91, 18.66, 18.30, 0.039, 51.47),
 }
+
+# NERD: Lei, Hassani, Saeedi Bidokhti, "Neural Estimation of the Rate-Distortion Function with Applications to
+# Operational Source Coding", IEEE JSAIT 2022; code github.com/leieric/NERD-RCC, notebook
+# plotRDcurves_release.ipynb (MNIST cell, commit 51ea04ef). An estimate of R(D) of the MNIST training images
+# bilinearly resized to 32x32, pixels in [0, 1], D = summed squared error per image, R in bits per image (its
+# top two points are capped by the 40,000 generator samples it uses: log2(40000) = 15.3 bits).
+# (rate bits/image, D = SSE per 32x32 image)
+NERD = [(0.580, 52.701), (2.873, 39.656), (4.932, 31.234), (6.538, 26.185), (7.779, 23.136), (9.612, 19.480),
+        (10.821, 17.549), (13.235, 15.136), (14.360, 14.598), (15.123, 14.457)]
+NERD_LABEL = "NERD R(D) estimate (Lei et al. 2022)"
+
+
+def nerd_psnr(sse: float) -> float:
+    """NERD's distortion as the PSNR of the mean MSE of 28x28 digits: 10 log10(784 / D), reading its summed
+    squared error over the resized 32x32 image as the 28x28 one's (the two differ by about +-0.5 dB at these
+    rates: bilinear resizing damps high frequencies; dividing by 1024 pixels instead would read 1.2 dB high)."""
+    import math
+
+    return 10 * math.log10(784 / sse)

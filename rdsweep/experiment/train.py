@@ -25,9 +25,11 @@ DISTORTIONS = distortion.TRAINING
 
 
 def make_train_step(net, optimizer, distortion: str, steps_per_call: int = 1):
-    """jit(params, opt_state, images, perm (steps, B), epoch_key, s, lmbda) -> (params, opt_state, metrics):
-    steps s .. s + steps_per_call - 1 of an epoch, each on the batch ``perm[step]`` with the noise key
-    ``fold_in(epoch_key, step)``; metrics (steps_per_call, 3 + terms) = [loss, rate, distortion, *terms].
+    """jit(params, opt_state, images, perm (steps, B), epoch_key, s, lmbda, rate_weight=None) -> (params,
+    opt_state, metrics): steps s .. s + steps_per_call - 1 of an epoch, each on the batch ``perm[step]`` with
+    the noise key ``fold_in(epoch_key, step)``; metrics (steps_per_call, 3 + terms) = [loss, rate, distortion,
+    *terms]. ``rate_weight`` (a warm-up): the steps minimise rate_weight * rate + lmbda * distortion; the loss
+    reported is rate + lmbda * distortion either way.
 
     Batches and keys are derived inside the jitted function (no small host-side ops per step), and several
     steps per call are unrolled (a rolled ``lax.scan`` runs these convolutions ~4x slower on CPU). Grouping
@@ -35,30 +37,34 @@ def make_train_step(net, optimizer, distortion: str, steps_per_call: int = 1):
     """
     dist_fn = DISTORTIONS[distortion]
 
-    def loss_fn(params, x_uint8, key, lmbda):
+    def loss_fn(params, x_uint8, key, lmbda, weight):
         x = images_to_input(x_uint8)
         bits, x_tilde, terms = net.apply({"params": params}, x, key)
         if "lmbda" in terms:  # a variable-rate model: each digit's own lambda, mean of rate_i + lambda_i * d_i
             lam = terms.pop("lmbda")
             per_digit = jax.vmap(dist_fn)(x, x_tilde)
             rate, dist = jnp.mean(bits), jnp.mean(per_digit)
-            return jnp.mean(bits + lam * per_digit), (rate, dist, [jnp.mean(terms[k]) for k in sorted(terms)])
-        rate, dist = jnp.mean(bits), dist_fn(x, x_tilde)
-        return rate + lmbda * dist, (rate, dist, [jnp.mean(terms[k]) for k in sorted(terms)])
+            loss = jnp.mean(bits + lam * per_digit)
+            objective = loss if weight is None else jnp.mean(weight * bits + lam * per_digit)
+        else:
+            rate, dist = jnp.mean(bits), dist_fn(x, x_tilde)
+            loss = rate + lmbda * dist
+            objective = loss if weight is None else weight * rate + lmbda * dist
+        return objective, (loss, rate, dist, [jnp.mean(terms[k]) for k in sorted(terms)])
 
-    def one_step(params, opt_state, images, idx, key, lmbda):
-        (loss, (rate, dist, terms)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-            params, images[idx], key, lmbda)
+    def one_step(params, opt_state, images, idx, key, lmbda, weight):
+        (_, (loss, rate, dist, terms)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+            params, images[idx], key, lmbda, weight)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, jnp.stack([loss, rate, dist, *terms])
 
     @functools.partial(jax.jit, donate_argnums=(0, 1))
-    def train_steps(params, opt_state, images, perm, epoch_key, s, lmbda):
+    def train_steps(params, opt_state, images, perm, epoch_key, s, lmbda, rate_weight=None):
         metrics = []
         for i in range(steps_per_call):
             idx = jax.lax.dynamic_index_in_dim(perm, s + i, keepdims=False)
             params, opt_state, m = one_step(params, opt_state, images, idx, jax.random.fold_in(epoch_key, s + i),
-                                            lmbda)
+                                            lmbda, rate_weight)
             metrics.append(m)
         return params, opt_state, jnp.stack(metrics)
 
@@ -142,8 +148,14 @@ def fit(cfg, spec: ModelSpec, net, params, train_images: np.ndarray, run_dir, lo
     scalar_names = ["loss", "rate_bits", "distortion", *term_names]
     k = STEPS_PER_CALL if steps % STEPS_PER_CALL == 0 else 1
     t0 = time.perf_counter()
+    warm = float(cfg.train.rate_warmup) * steps  # steps over which the rate's weight rises from 0 to 1
+
+    def weight(epoch: int, s0: int):
+        return None if warm <= 0 else jnp.float32(min(1.0, (epoch * steps + s0) / warm))
+
     step = make_train_step(net, optimizer, config.value_of(cfg.distortion), k).lower(
-        params, opt_state, images, jnp.zeros((steps, B), jnp.int32), noise_key, jnp.int32(0), lmbda).compile()
+        params, opt_state, images, jnp.zeros((steps, B), jnp.int32), noise_key, jnp.int32(0), lmbda,
+        weight(0, 0)).compile()
     info["compile_s"] = time.perf_counter() - t0
     show = make_preview(net) if preview is not None and len(preview) else None
     before = jax.tree_util.tree_map(jnp.copy, params)  # the steps donate params' buffers
@@ -172,7 +184,8 @@ def fit(cfg, spec: ModelSpec, net, params, train_images: np.ndarray, run_dir, lo
         t0 = time.perf_counter()
         pending = None
         for s0 in range(0, steps, k):
-            params, opt_state, metrics = step(params, opt_state, images, perm, epoch_key, jnp.int32(s0), lmbda)
+            params, opt_state, metrics = step(params, opt_state, images, perm, epoch_key, jnp.int32(s0), lmbda,
+                                              weight(epoch, s0))
             if pending is not None:
                 record(*pending)
             pending = (s0, metrics)
