@@ -32,7 +32,8 @@ from rdsweep.models import CodingModel, ModelSpec
 
 MAX_LATENT = 4096
 MAX_DECODE_BYTES = 1 << 29  # symbols + images of one .rds file: larger files are refused before decoding
-META = {"lmbda": float, "distortion": str, "epochs": int, "seed": int, "data": str}  # what a model file may say
+META = {"lmbda": float, "distortion": str, "epochs": int, "seed": int, "data": str,  # what a model file may say
+        "precision": str}  # the training's (its coding transforms are float32)
 # ... and its ``provenance`` (rdsweep.provenance: versions, commit and machine of the training run)
 
 

@@ -22,6 +22,7 @@ from rdsweep.data.download import default_dir
 from rdsweep.entropy.densities import PRIORS
 from rdsweep.errors import RdsweepError
 from rdsweep.models.layers import QUANTIZERS
+from rdsweep.models.precision import PRECISIONS
 
 FLOAT32_MAX = 3.4028234663852886e38
 
@@ -69,6 +70,7 @@ class TrainConfig:
     lr_schedule: str = "constant"  # constant, or cosine: from learning_rate down to 1% of it over train.epochs
     quantizer: str = "noise"  # noise, ste or mixed: what stands for rounding while training (models/layers.py)
     rate_warmup: float = 0.0  # epochs over which the rate's weight in the loss rises from 0 to 1 (0: none)
+    precision: str = "float32"  # float32, or bf16: the transforms' matmuls and convs (models/precision.py)
 
     def __post_init__(self):
         _check(1 <= self.epochs <= 10**6, f"train.epochs must be 1..1e6, not {self.epochs}")
@@ -77,6 +79,8 @@ class TrainConfig:
         _check(self.lr_schedule in ("constant", "cosine"),
                f"train.lr_schedule must be constant or cosine, not {self.lr_schedule!r}")
         _check(0 <= self.rate_warmup <= 1000, f"train.rate_warmup must be 0..1000 epochs, not {self.rate_warmup}")
+        _check(self.precision in PRECISIONS, f"train.precision must be one of {', '.join(PRECISIONS)}, not "
+                                             f"{self.precision!r}")
         _check(self.quantizer in QUANTIZERS, f"train.quantizer must be one of {', '.join(QUANTIZERS)}, not "
                                              f"{self.quantizer!r}")
 
@@ -216,6 +220,7 @@ def identity(cfg) -> dict:
     cosine.update({"pin_core": True} if cfg.pin_core else {})
     cosine.update({"quantizer": cfg.train.quantizer} if cfg.train.quantizer != "noise" else {})
     cosine.update({"rate_warmup": float(cfg.train.rate_warmup)} if cfg.train.rate_warmup else {})
+    cosine.update({"precision": cfg.train.precision} if cfg.train.precision != "float32" else {})
     return {"lmbda": float(cfg.lmbda), "distortion": value_of(cfg.distortion), "latent_dims": int(cfg.latent_dims),
             "model": as_dict(cfg.model), "prior": as_dict(cfg.prior), "seed": int(cfg.seed), "data": cfg.data.name,
             "train_limit": cfg.data.train_limit, "batch_size": int(cfg.train.batch_size),
@@ -229,6 +234,7 @@ def record(cfg) -> dict:
             "distortion": value_of(cfg.distortion), "latent_dims": int(cfg.latent_dims),
             "epochs": int(cfg.train.epochs),
             "seed": int(cfg.seed), "data": cfg.data.name, "variant": variant(cfg), **placed,
+            "precision": cfg.train.precision,
             **({"search": True} if cfg.search else {})}
 
 
@@ -237,7 +243,7 @@ def value_of(value) -> str:
 
 
 _SHORT = {"train_limit": "n", "batch_size": "b", "learning_rate": "lr", "lr_schedule": "", "pin_core": "pinned",
-          "quantizer": "", "rate_warmup": "warm"}
+          "quantizer": "", "rate_warmup": "warm", "precision": ""}
 
 
 def run_name(cfg) -> str:
@@ -254,7 +260,7 @@ def variant(cfg) -> str:
     gets long."""
     default = {"train_limit": None, "batch_size": TrainConfig.batch_size, "learning_rate": TrainConfig.learning_rate,
                "lr_schedule": TrainConfig.lr_schedule, "pin_core": False, "quantizer": TrainConfig.quantizer,
-               "rate_warmup": TrainConfig.rate_warmup}
+               "rate_warmup": TrainConfig.rate_warmup, "precision": TrainConfig.precision}
     ident = identity(cfg)
     tags = [_SHORT[k] if isinstance(ident[k], bool) else f"{_SHORT[k]}{ident[k]:g}" if isinstance(ident[k], float)
             else f"{_SHORT[k]}{ident[k]}" for k in default if ident.get(k, default[k]) != default[k]]

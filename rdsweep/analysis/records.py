@@ -23,7 +23,7 @@ OPTIONAL_NUMBERS = {"lmbda", "seed", "target_bits", "latent_dims", "epochs", "te
                     "image_pixels", "rate_string_bits", "rate_container_bits", "rate_string_floor_bits",
                     "psnr_of_mse_db", "psnr_report_formula_db", "mae", "rate_side_bits", "rate_payload_bits",
                     "train_digits_per_s", "wall_s", "ms_ssim", "ms_ssim_db"}
-STRINGS = {"kind", "data", "model", "prior", "distortion", "variant", "rate_definition"}
+STRINGS = {"kind", "data", "model", "prior", "distortion", "variant", "rate_definition", "precision"}
 MARKERS = [METRICS, FAILED, CHECKPOINT]
 SUMMARIES = {"variable-rate"}  # records that summarise the records below them (not points of a curve)
 MAX_RECORD = 1 << 20  # bytes of a metrics.json (a real one holds a few KB): a larger one is not read

@@ -130,7 +130,7 @@ def train_and_evaluate(cfg, run_dir: Path, spec: ModelSpec, train_images, test_i
     images for real: the record (no wall_s)."""
     M = models.get(cfg.model.name)
     params = M.init_params(spec, jax.random.fold_in(jax.random.key(int(cfg.seed)), 0))
-    net = M.make_net(spec, quantizer=cfg.train.quantizer)
+    net = M.make_net(spec, quantizer=cfg.train.quantizer, precision=cfg.train.precision)
     params, history, info = train.fit(cfg, spec, net, params, train_images, run_dir, log=log.info,
                                       logger=logger, preview=test_images[: cfg.logger.images], saved=saved)
     atomic_write_text(run_dir / HISTORY, pd.DataFrame(history).to_csv(index=False))

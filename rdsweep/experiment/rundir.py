@@ -103,7 +103,8 @@ def load_codec(run_dir: Path, lmbda: float | None = None) -> Codec:
     try:
         meta = {k: OmegaConf.select(cfg, k) for k in META}
         meta.update(epochs=state["epoch"], data=OmegaConf.select(cfg, "data.name"),
-                    distortion=str(OmegaConf.select(cfg, "distortion")))
+                    distortion=str(OmegaConf.select(cfg, "distortion")),
+                    precision=OmegaConf.select(cfg, "train.precision"))
         if (run_dir / METRICS).is_file():  # the training run's provenance goes into its exported model
             meta["provenance"] = json.loads(read_regular(run_dir / METRICS, 1 << 20)).get("provenance")
     except Exception as e:  # noqa: BLE001 - OmegaConf's errors on a hand-made config.yaml

@@ -91,11 +91,12 @@ class GainedNet(nn.Module):
     shape: tuple
     fast: bool = True
     quantizer: str = "noise"  # train.quantizer (layers.training_latents)
+    precision: str = "float32"  # train.precision of the transforms (models/precision.py)
 
     def setup(self):
         cfg = self.config
-        self.analysis = Analysis(cfg, self.latent_dims)
-        self.synthesis = Synthesis(cfg, self.shape, self.fast)
+        self.analysis = Analysis(cfg, self.latent_dims, self.precision)
+        self.synthesis = Synthesis(cfg, self.shape, self.fast, self.precision)
         self.entropy = make_density(self.prior, self.latent_dims)
         self.gains = Gains(cfg, self.latent_dims)
 

@@ -69,11 +69,12 @@ class HyperpriorNet(nn.Module):
     shape: tuple
     fast: bool = True
     quantizer: str = "noise"  # train.quantizer (layers.training_latents)
+    precision: str = "float32"  # train.precision of the transforms (models/precision.py)
 
     def setup(self):
         cfg = self.config
-        self.analysis = Analysis(cfg, self.latent_dims)
-        self.synthesis = Synthesis(cfg, self.shape, self.fast)
+        self.analysis = Analysis(cfg, self.latent_dims, self.precision)
+        self.synthesis = Synthesis(cfg, self.shape, self.fast, self.precision)
         self.hyper_analysis = MLP(cfg.hyper_hidden, cfg.hyper_dims)
         # scales start at 1 (a unit Gaussian per latent), not at scale_min
         unit = np.log(1.0 / cfg.scale_min) / np.log(cfg.scale_max / cfg.scale_min) * (cfg.num_scales - 1)

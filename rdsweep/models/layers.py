@@ -38,9 +38,11 @@ _D2S_TAPS = np.array([[1, 0], [3, 2], [5, 4]])  # [window a, phase r] -> row of 
 
 
 class StridedConvTranspose(nn.Module):
-    """ConvTranspose 5x5, stride 2, SAME, as 3x3 conv + depth-to-space. Parameters as flax.linen.ConvTranspose."""
+    """ConvTranspose 5x5, stride 2, SAME, as 3x3 conv + depth-to-space. Parameters as flax.linen.ConvTranspose.
+    ``conv``: the convolution (``jax.lax.conv_general_dilated``, or a precision's: models/precision.py)."""
 
     features: int
+    conv: object = None
 
     @nn.compact
     def __call__(self, x):
@@ -49,15 +51,16 @@ class StridedConvTranspose(nn.Module):
         bias = self.param("bias", nn.initializers.zeros, (self.features,))
         k = jnp.pad(kernel, ((0, 1), (0, 1), (0, 0), (0, 0)))[_D2S_TAPS][:, :, _D2S_TAPS]  # [a, rh, b, rw, c, o]
         k = k.transpose(0, 2, 4, 1, 3, 5).reshape(3, 3, C, 4 * self.features)
-        y = jax.lax.conv_general_dilated(x, k, (1, 1), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        conv = self.conv or jax.lax.conv_general_dilated
+        y = conv(x, k, (1, 1), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC"))
         y = y.reshape(B, H, W, 2, 2, self.features).transpose(0, 1, 3, 2, 4, 5)
         return y.reshape(B, 2 * H, 2 * W, self.features) + bias
 
 
-def conv_transpose(features: int, kernel: int, fast: bool, name: str):
+def conv_transpose(features: int, kernel: int, fast: bool, name: str, conv=None):
     """The stride-2 transposed conv: the exact sub-pixel form where it exists (5x5), else flax's layer."""
     if fast and kernel == 5:
-        return StridedConvTranspose(features, name=name)
+        return StridedConvTranspose(features, conv, name=name)
     return flax_conv_transpose(features, kernel, name=name)
 
 

@@ -59,11 +59,12 @@ class MeanScaleNet(nn.Module):
     shape: tuple
     fast: bool = True
     quantizer: str = "noise"  # train.quantizer (layers.training_latents)
+    precision: str = "float32"  # train.precision of the transforms (models/precision.py)
 
     def setup(self):
         cfg = self.config
-        self.analysis = Analysis(cfg, self.latent_dims)
-        self.synthesis = Synthesis(cfg, self.shape, self.fast)
+        self.analysis = Analysis(cfg, self.latent_dims, self.precision)
+        self.synthesis = Synthesis(cfg, self.shape, self.fast, self.precision)
         self.hyper_analysis = HyperAnalysis(cfg.hyper_hidden, cfg.hyper_dims)
         unit = np.log(1.0 / cfg.scale_min) / np.log(cfg.scale_max / cfg.scale_min) * (cfg.num_scales - 1)
         self.hyper_synthesis = HyperSynthesis(cfg.hyper_hidden, self.latent_dims, float(unit))

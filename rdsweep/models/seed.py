@@ -18,6 +18,7 @@ from rdsweep.entropy.factorized import FactorizedEntropy
 from rdsweep.errors import RdsweepError
 from rdsweep.models.base import CodingModel, ModelSpec, register
 from rdsweep.models.layers import conv_transpose, glorot, leaky, strided_conv, training_latents
+from rdsweep.models.precision import ops
 from rdsweep.typed import check_fields
 
 
@@ -44,19 +45,23 @@ class SeedConfig:
 
 
 class Analysis(nn.Module):
-    """Images in [0, 1] (N, H, W, C) -> latents (N, latent_dims)."""
+    """Images in [0, 1] (N, H, W, C) -> latents (N, latent_dims). ``precision``: models/precision.py."""
 
     config: SeedConfig
     latent_dims: int
+    precision: str = "float32"
 
     @nn.compact
     def __call__(self, x):
         act = leaky(self.config.leaky_slope)
+        dot, conv = ops(self.precision)
+        dense = {"dot_general": dot} if dot else {}
         for i, f in enumerate(self.config.filters):
-            x = act(strided_conv(f, self.config.kernel_size, name=f"conv{i + 1}")(x))
+            x = act(strided_conv(f, self.config.kernel_size, name=f"conv{i + 1}",
+                                 **({"conv_general_dilated": conv} if conv else {}))(x))
         x = x.reshape(x.shape[0], -1)
-        x = act(nn.Dense(self.config.hidden, kernel_init=glorot, name="dense1")(x))
-        return nn.Dense(self.latent_dims, kernel_init=glorot, name="dense2")(x)
+        x = act(nn.Dense(self.config.hidden, kernel_init=glorot, name="dense1", **dense)(x))
+        return nn.Dense(self.latent_dims, kernel_init=glorot, name="dense2", **dense)(x)
 
 
 class Synthesis(nn.Module):
@@ -65,16 +70,19 @@ class Synthesis(nn.Module):
     config: SeedConfig
     shape: tuple
     fast: bool = True  # the exact sub-pixel form of the transposed convs (False: flax's ConvTranspose)
+    precision: str = "float32"
 
     @nn.compact
     def __call__(self, y):
         cfg, (H, W, C) = self.config, self.shape
         act, step = leaky(cfg.leaky_slope), 2 ** len(cfg.filters)
-        x = act(nn.Dense(cfg.hidden, kernel_init=glorot, name="dense1")(y))
-        x = act(nn.Dense(H // step * W // step * cfg.filters[-1], kernel_init=glorot, name="dense2")(x))
+        dot, conv = ops(self.precision)
+        dense = {"dot_general": dot} if dot else {}
+        x = act(nn.Dense(cfg.hidden, kernel_init=glorot, name="dense1", **dense)(y))
+        x = act(nn.Dense(H // step * W // step * cfg.filters[-1], kernel_init=glorot, name="dense2", **dense)(x))
         x = x.reshape(x.shape[0], H // step, W // step, cfg.filters[-1])
         for i, f in enumerate([*cfg.filters[-2::-1], C]):
-            x = act(conv_transpose(f, cfg.kernel_size, self.fast, name=f"deconv{i + 1}")(x))
+            x = act(conv_transpose(f, cfg.kernel_size, self.fast, name=f"deconv{i + 1}", conv=conv)(x))
         return x
 
 
@@ -88,10 +96,11 @@ class SeedNet(nn.Module):
     shape: tuple
     fast: bool = True
     quantizer: str = "noise"  # train.quantizer (layers.training_latents)
+    precision: str = "float32"  # train.precision of the transforms (models/precision.py)
 
     def setup(self):
-        self.analysis = Analysis(self.config, self.latent_dims)
-        self.synthesis = Synthesis(self.config, self.shape, self.fast)
+        self.analysis = Analysis(self.config, self.latent_dims, self.precision)
+        self.synthesis = Synthesis(self.config, self.shape, self.fast, self.precision)
         self.entropy = make_density(self.prior, self.latent_dims)
 
     def __call__(self, x, noise_key):

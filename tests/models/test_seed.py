@@ -66,3 +66,27 @@ def test_subpixel_deconv_equals_flax_conv_transpose():
     g_slow, g_fast = jax.jit(jax.grad(loss(slow)))(params), jax.jit(jax.grad(loss(fast)))(params)
     for a, b in zip(jax.tree_util.tree_leaves(g_slow), jax.tree_util.tree_leaves(g_fast)):
         np.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-4 * float(np.abs(a).max()) + 1e-7)
+
+
+@pytest.mark.parametrize("strides,padding,size", [((2, 2), "SAME", 28), ((2, 2), "SAME", 14), ((1, 1), ((1, 1), (1, 1)), 7),
+                                                   ((2, 2), "SAME", 13)])
+def test_the_bf16_gemm_convolution_computes_xlas_convolution(strides, padding, size):
+    """train.precision=bf16: a convolution as one GEMM of gathered windows, bfloat16 operands, float32 sums."""
+    from rdsweep.models.precision import conv_gemm_bf16
+
+    x = jax.random.normal(jax.random.key(0), (3, size, size, 6))
+    k = jax.random.normal(jax.random.key(1), (5, 5, 6, 7) if strides == (2, 2) else (3, 3, 6, 7)) * 0.2
+    dn = ("NHWC", "HWIO", "NHWC")
+    ref = jax.lax.conv_general_dilated(x, k, strides, padding, dimension_numbers=dn)
+    got = conv_gemm_bf16(x, k, strides, padding, dimension_numbers=dn)
+    assert got.shape == ref.shape and got.dtype == jnp.float32
+    np.testing.assert_allclose(got, ref, atol=2e-2 * float(jnp.abs(ref).max()))
+
+
+def test_a_bf16_net_follows_the_float32_one():
+    spec = seed_spec()
+    params = Seed.init_params(spec, jax.random.key(3))
+    x = jax.random.uniform(jax.random.key(4), (4, 28, 28, 1))
+    outs = [Seed.make_net(spec, precision=p).apply({"params": params}, x, jax.random.key(5)) for p in ("float32", "bf16")]
+    np.testing.assert_allclose(outs[1][1], outs[0][1], atol=0.02)  # the reconstructions
+    np.testing.assert_allclose(outs[1][0], outs[0][0], rtol=0.02)  # the rates
