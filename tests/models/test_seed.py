@@ -68,8 +68,8 @@ def test_subpixel_deconv_equals_flax_conv_transpose():
         np.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-4 * float(np.abs(a).max()) + 1e-7)
 
 
-@pytest.mark.parametrize("strides,padding,size", [((2, 2), "SAME", 28), ((2, 2), "SAME", 14), ((1, 1), ((1, 1), (1, 1)), 7),
-                                                   ((2, 2), "SAME", 13)])
+@pytest.mark.parametrize("strides,padding,size", [((2, 2), "SAME", 28), ((2, 2), "SAME", 14),
+                                                   ((1, 1), ((1, 1), (1, 1)), 7), ((2, 2), "SAME", 13)])
 def test_the_bf16_gemm_convolution_computes_xlas_convolution(strides, padding, size):
     """train.precision=bf16: a convolution as one GEMM of gathered windows, bfloat16 operands, float32 sums."""
     from rdsweep.models.precision import conv_gemm_bf16
@@ -87,6 +87,7 @@ def test_a_bf16_net_follows_the_float32_one():
     spec = seed_spec()
     params = Seed.init_params(spec, jax.random.key(3))
     x = jax.random.uniform(jax.random.key(4), (4, 28, 28, 1))
-    outs = [Seed.make_net(spec, precision=p).apply({"params": params}, x, jax.random.key(5)) for p in ("float32", "bf16")]
+    outs = [Seed.make_net(spec, precision=p).apply({"params": params}, x, jax.random.key(5))
+            for p in ("float32", "bf16")]
     np.testing.assert_allclose(outs[1][1], outs[0][1], atol=0.02)  # the reconstructions
     np.testing.assert_allclose(outs[1][0], outs[0][0], rtol=0.02)  # the rates
