@@ -286,6 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--run", type=Path, help="code with this trained run's model (default: the timed steps' model)")
     s.add_argument("--data-dir", default=None, help=DATA_HELP)
     s.add_argument("--slow-layers", action="store_true", help="flax ConvTranspose in the decoder (the reference)")
+    s.add_argument("--precision", choices=["float32", "bf16"], default="float32",
+                   help="the timed training steps' transforms (train.precision; default float32)")
     s.add_argument("--profile", action="store_true", help="also time each layer's forward + backward pass")
     s.set_defaults(fn=cmd_bench)
     return p

@@ -10,8 +10,8 @@ at the training batch (ms, GFLOP/s from XLA's cost analysis) and a large matmul 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
-import platform
 import resource
 import time
 
@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from rdsweep import data, models
+from rdsweep import data, models, provenance
 from rdsweep.codec import Codec
 from rdsweep.config import DataConfig
 from rdsweep.entropy.densities import PRIORS
@@ -30,7 +30,8 @@ from rdsweep.experiment.evaluate import evaluate
 from rdsweep.experiment.rundir import load_codec
 from rdsweep.experiment.train import STEPS_PER_CALL, make_train_step
 from rdsweep.models import ModelSpec
-from rdsweep.models.layers import StridedConvTranspose, flax_conv_transpose, leaky, strided_conv
+from rdsweep.models.layers import StridedConvTranspose, leaky, strided_conv
+from rdsweep.models.precision import conv_gemm, conv_gemm_bf16, dot_bf16
 
 
 def bench(args) -> None:
@@ -41,7 +42,7 @@ def bench(args) -> None:
         raise RdsweepError(f"unknown prior {args.prior!r}; choose one of {', '.join(PRIORS)}")
     spec = ModelSpec(dataclasses.asdict(M.Config()), dataclasses.asdict(PRIORS[args.prior][1](name=args.prior)),
                      50, tuple(train_images.shape[1:]))
-    net = M.make_net(spec, fast=not args.slow_layers)
+    net = M.make_net(spec, fast=not args.slow_layers, precision=args.precision)
     params = M.init_params(spec, jax.random.key(0))
     opt = optax.adam(1e-3)
     opt_state = opt.init(params)
@@ -81,18 +82,20 @@ def bench(args) -> None:
         ("peak RSS MiB", f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f}"),
     ]
     layers = "flax ConvTranspose (reference)" if args.slow_layers else "sub-pixel ConvTranspose (exact)"
+    cpu, flags = provenance.cpu()
     print(f"rdsweep bench: model={args.model} prior={args.prior} lmbda={args.lmbda:g} steps={args.steps} "
-          f"layers={layers}; JAX {jax.__version__} on {jax.devices()[0].device_kind} ({jax.default_backend()}), "
-          f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}; "
-          f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}; coding with {coded}")
+          f"precision={args.precision} (training; coding float32) layers={layers}; JAX {jax.__version__} on "
+          f"{jax.devices()[0].device_kind} ({jax.default_backend()}), {os.cpu_count()} cores, {cpu} "
+          f"[{' '.join(flags)}]; XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}; coding with {coded}")
     width = max(len(r[0]) for r in rows)
     print(f"| {'metric'.ljust(width)} | value |\n|{'-' * (width + 2)}|-------|")
     for name, value in rows:
         print(f"| {name.ljust(width)} | {value} |")
     if args.profile:
-        print(f"\n| layer (forward + backward, batch {B}) | ms | GFLOP/s |\n|---|---|---|")
-        for name, ms, gflops in profile_layers(B, args.reps):
-            print(f"| {name} | {ms:.2f} | {gflops:.0f} |")
+        print(f"\n| layer (forward + backward, batch {B}): ms (GFLOP/s) | " + " | ".join(FORMS) + " |\n"
+              f"|---|{'---|' * len(FORMS)}")
+        for name, cells in profile_layers(B, args.reps):
+            print(f"| {name} | " + " | ".join("-" if c is None else f"{c[0]:.2f} ({c[1]:.0f})" for c in cells) + " |")
 
 
 def timed(fn, *args, reps: int = 30) -> float:
@@ -108,27 +111,54 @@ def timed(fn, *args, reps: int = 30) -> float:
     return best
 
 
+def _conv_xla_bf16(lhs, rhs, *args, **kw):
+    """XLA's own convolution with bfloat16 operands, float32 accumulation (the naive bf16 form)."""
+    kw.pop("preferred_element_type", None)
+    return jax.lax.conv_general_dilated(lhs.astype(jnp.bfloat16), rhs.astype(jnp.bfloat16), *args, **kw,
+                                        preferred_element_type=jnp.float32)
+
+
+# the formulations profiled: (name, conv, dot) for flax's Conv (conv_general_dilated) and Dense (dot_general)
+FORMS = ["float32, XLA conv", "float32, conv as GEMM", "bf16, XLA conv", "bf16, conv as GEMM"]
+
+
+def _forms():
+    return [(None, None), (functools.partial(conv_gemm, dtype=jnp.float32), None), (_conv_xla_bf16, dot_bf16),
+            (conv_gemm_bf16, dot_bf16)]
+
+
 def profile_layers(B: int = 128, reps: int = 30):
-    """(layer, ms, GFLOP/s) for each layer of the seed model, gradients w.r.t. parameters and input."""
-    layers = [("analysis conv1 5x5/2, 28x28x1 -> 14x14x20", strided_conv(20), (B, 28, 28, 1)),
-              ("analysis conv2 5x5/2, 14x14x20 -> 7x7x50", strided_conv(50), (B, 14, 14, 20)),
-              ("analysis dense 2450 -> 500", nn.Dense(500), (B, 2450)),
-              ("analysis dense 500 -> 50", nn.Dense(50), (B, 500)),
-              ("synthesis dense 50 -> 500", nn.Dense(500), (B, 50)),
-              ("synthesis dense 500 -> 2450", nn.Dense(2450), (B, 500)),
-              ("synthesis deconv1 (sub-pixel), 7x7x50 -> 14x14x20", StridedConvTranspose(20), (B, 7, 7, 50)),
-              ("synthesis deconv2 (sub-pixel), 14x14x20 -> 28x28x1", StridedConvTranspose(1), (B, 14, 14, 20)),
-              ("  deconv1 as flax ConvTranspose (--slow-layers)", flax_conv_transpose(20), (B, 7, 7, 50))]
+    """(layer, [(ms, GFLOP/s) per FORMS]) for each layer of the seed model, forward and backward (gradients
+    w.r.t. parameters and input), GFLOP/s counted from the float32 form's XLA cost analysis."""
+    layers = [("analysis conv1 5x5/2, 28x28x1 -> 14x14x20", "conv", 20, (B, 28, 28, 1)),
+              ("analysis conv2 5x5/2, 14x14x20 -> 7x7x50", "conv", 50, (B, 14, 14, 20)),
+              ("analysis dense 2450 -> 500", "dense", 500, (B, 2450)),
+              ("analysis dense 500 -> 50", "dense", 50, (B, 500)),
+              ("synthesis dense 50 -> 500", "dense", 500, (B, 50)),
+              ("synthesis dense 500 -> 2450", "dense", 2450, (B, 500)),
+              ("synthesis deconv1 (sub-pixel), 7x7x50 -> 14x14x20", "deconv", 20, (B, 7, 7, 50)),
+              ("synthesis deconv2 (sub-pixel), 14x14x20 -> 28x28x1", "deconv", 1, (B, 14, 14, 20))]
     act = leaky(0.2)
     rows = []
-    for name, layer, shape in layers:
+    for name, kind, features, shape in layers:
         x = jax.random.normal(jax.random.key(0), shape)
-        p = layer.init(jax.random.key(1), x)
-        grad = jax.jit(jax.grad(lambda p, x, layer=layer: jnp.sum(act(layer.apply(p, x)) ** 2), argnums=(0, 1)))
-        flops = grad.lower(p, x).compile().cost_analysis()["flops"]
-        sec = timed(grad, p, x, reps=reps)
-        rows.append((name, 1e3 * sec, flops / sec / 1e9))
-    a = jax.random.normal(jax.random.key(2), (1024, 1024))
-    sec = timed(jax.jit(jnp.dot), a, a, reps=reps)
-    rows.append(("(scale: a 1024 x 1024 x 1024 float32 matmul)", 1e3 * sec, 2 * 1024**3 / sec / 1e9))
+        cells, flops = [], None
+        for conv, dot in _forms():
+            if kind == "dense" and conv is not None and dot is None:
+                cells.append(None)  # no convolution to reformulate
+                continue
+            layer = (strided_conv(features, **({"conv_general_dilated": conv} if conv else {})) if kind == "conv"
+                     else nn.Dense(features, **({"dot_general": dot} if dot else {})) if kind == "dense"
+                     else StridedConvTranspose(features, conv))
+            p = layer.init(jax.random.key(1), x)
+            grad = jax.jit(jax.grad(lambda p, x, layer=layer: jnp.sum(act(layer.apply(p, x)) ** 2), argnums=(0, 1)))
+            flops = flops or grad.lower(p, x).compile().cost_analysis()["flops"]
+            sec = timed(grad, p, x, reps=reps)
+            cells.append((1e3 * sec, flops / sec / 1e9))
+        rows.append((name, cells))
+    for dtype, label in ((jnp.float32, "float32"), (jnp.bfloat16, "bf16")):
+        a = jax.random.normal(jax.random.key(2), (1024, 1024)).astype(dtype)
+        sec = timed(jax.jit(lambda a, b: jnp.dot(a, b, preferred_element_type=jnp.float32)), a, a, reps=reps)
+        rows.append((f"(scale: a 1024 x 1024 x 1024 {label} matmul)", [(1e3 * sec, 2 * 1024**3 / sec / 1e9)]
+                     + [None] * (len(FORMS) - 1)))
     return rows

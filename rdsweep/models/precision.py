@@ -10,6 +10,8 @@ Coding always runs the float32 transforms: the decoder's images do not depend on
 """
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -29,24 +31,27 @@ def _pads(shape, kernel, strides, padding):
     return [tuple(p) for p in padding]
 
 
-def conv_gemm_bf16(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
-                   dimension_numbers=None, feature_group_count=1, batch_group_count=1, precision=None,
-                   preferred_element_type=None):
-    """flax's ``conv_general_dilated`` (NHWC input, HWIO kernel, no dilation, no groups) as one GEMM in
-    bfloat16 with float32 accumulation: the k x k windows of the (padded) input gathered by strided slices
-    into (N, Ho, Wo, kh*kw*C), times the kernel as a (kh*kw*C, F) matrix."""
+def conv_gemm(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None, dimension_numbers=None,
+              feature_group_count=1, batch_group_count=1, precision=None, preferred_element_type=None,
+              dtype=BF16):
+    """flax's ``conv_general_dilated`` (NHWC input, HWIO kernel, no dilation, no groups) as one GEMM with
+    ``dtype`` operands and float32 accumulation: the k x k windows of the (padded) input gathered by strided
+    slices into (N, Ho, Wo, kh*kw*C), times the kernel as a (kh*kw*C, F) matrix."""
     if (lhs_dilation not in (None, (1, 1)) or rhs_dilation not in (None, (1, 1)) or feature_group_count != 1
             or batch_group_count != 1):
-        raise NotImplementedError("conv_gemm_bf16: dilations and groups are not used by rdsweep's models")
+        raise NotImplementedError("conv_gemm: dilations and groups are not used by rdsweep's models")
     kh, kw, C, F = rhs.shape
     sh, sw = window_strides
     (ph0, ph1), (pw0, pw1) = _pads(lhs.shape[1:3], (kh, kw), (sh, sw), padding)
-    x = jnp.pad(lhs.astype(BF16), ((0, 0), (ph0, ph1), (pw0, pw1), (0, 0)))
+    x = jnp.pad(lhs.astype(dtype), ((0, 0), (ph0, ph1), (pw0, pw1), (0, 0)))
     Ho, Wo = (x.shape[1] - kh) // sh + 1, (x.shape[2] - kw) // sw + 1
     cols = [x[:, i: i + sh * (Ho - 1) + 1: sh, j: j + sw * (Wo - 1) + 1: sw, :] for i in range(kh) for j in range(kw)]
     patches = jnp.concatenate(cols, axis=-1)  # (N, Ho, Wo, kh*kw*C), window-major like the kernel below
-    return jax.lax.dot_general(patches, rhs.astype(BF16).reshape(kh * kw * C, F), (((3,), (0,)), ((), ())),
+    return jax.lax.dot_general(patches, rhs.astype(dtype).reshape(kh * kw * C, F), (((3,), (0,)), ((), ())),
                                preferred_element_type=jnp.float32)
+
+
+conv_gemm_bf16 = functools.partial(conv_gemm, dtype=BF16)
 
 
 def ops(precision: str):
