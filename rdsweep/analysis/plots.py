@@ -98,9 +98,9 @@ def rd_figure(settings: list, baselines: list, out: Path, pixels=None) -> None:
     ax3.set_xscale("log")
     ax3.set_title("Against an estimate of the rate-distortion function", fontsize=10)
     ax3.set_ylabel("PSNR (dB) of the mean MSE over the digits")
-    ax3.text(0.02, 0.02, "NERD: MNIST training digits resized to 32x32, D = summed squared error\nper image, "
+    ax3.text(0.98, 0.02, "NERD: MNIST training digits resized to 32x32, D = summed squared error\nper image, "
                          "shown as 10 log10(784 / D) (about +-0.5 dB of the 28x28 value)",
-             transform=ax3.transAxes, fontsize=6, va="bottom")
+             transform=ax3.transAxes, fontsize=6, va="bottom", ha="right")
     if baselines:
         ax.set_xscale("log")
     ax.set_title("Rate-distortion on the test digits (Figure 6)")

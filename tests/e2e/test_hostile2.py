@@ -231,7 +231,7 @@ DECODING = {  # model, the file, extra arguments, the one line's message
     "v2 --legacy, count 0": ("seed", _file("seed", 2, n=lambda n: 0), ["--legacy"], "holds no images"),
     "v4 count N+1": ("seed", _file("seed", 4, n=lambda n: n + 1), [], FORGED),
     "v4 count N-1": ("seed", _file("seed", 4, n=lambda n: n - 1), [], FORGED),
-    "v4 count N+2": ("seed", _file("seed", 4, n=lambda n: n + 2), [], FORGED),
+    "v4 count N+2": ("seed", _file("seed", 4, n=lambda n: n + 2), [], "22 digits cannot fit in a payload"),
     "v3 count N+1": ("seed", _file("seed", 3, n=lambda n: n + 1), [], FORGED),
     "v3 count N-1": ("seed", _file("seed", 3, n=lambda n: n - 1), [], FORGED),
     "v4 count 2**24": ("seed", _file("seed", 4, n=lambda n: 2**24), [], "cannot fit in a payload"),
@@ -497,13 +497,14 @@ count("2 files not ours", slow=True)
 def test_baselines_keep_a_users_files_beside_their_method_directories(tmp_path, mnist_dir):
     """A user's files in OUT itself (not in OUT/<method>) stay, and the records are written beside them."""
     _user_dir(tmp_path / "out", "notes.txt")
-    (tmp_path / "out" / "pca").mkdir()  # an empty method directory: nothing to lose
+    (tmp_path / "out" / "webp_lossless").mkdir()  # an empty method directory: nothing to lose
     before = snapshot(tmp_path / "out" / "notes.txt")
-    r = run("baselines", "--out", tmp_path / "out", "--methods", "png,pca", "--test-limit", "20", timeout=300)
+    r = run("baselines", "--out", tmp_path / "out", "--methods", "png,webp_lossless", "--test-limit", "20",
+            timeout=300)
     assert r.returncode == 0 and "Traceback" not in r.stderr, r
     assert snapshot(tmp_path / "out" / "notes.txt") == before
     assert list((tmp_path / "out" / "png").glob("param=*/metrics.json"))
-    assert list((tmp_path / "out" / "pca").glob("param=*/metrics.json"))
+    assert list((tmp_path / "out" / "webp_lossless").glob("param=*/metrics.json"))
     assert not temps_under(tmp_path)
 
 
@@ -825,7 +826,7 @@ HANGS_XFAIL = {
 
 
 def _hang_command(kind: str, s: Path, t: Path):
-    return {"train": (train_args(f"hydra.run.dir={t / 'run'}"), "rdsweep", t / "run" / "metrics.json"),
+    return {"train": (train_args(f"hydra.run.dir={t / 'run'}"), "rdsweep", t / "run" / "no-such-output"),
             "export": (["export", t / "run", "-o", t / "m.rdsm"], "rdsweep.cli", t / "m.rdsm"),
             "compress": (["compress", s / "d.npy", "-m", t / "run", "-o", t / "out.rds"], "rdsweep.cli", t / "out.rds"),
             "figures": (["figures", t / "run", "--out", t / "figs"], "rdsweep.cli", t / "figs"),
@@ -841,7 +842,7 @@ def test_no_hang(shared, tmp_path, case):
     make(tmp_path)
     args, module, out = _hang_command(kind, shared, tmp_path)
     t0 = time.monotonic()
-    expect_refusal(args, message, [shared, tmp_path], [out], module=module, timeout=30)
+    expect_refusal(args, message, [shared, tmp_path], [out], module=module, timeout=30)  # the run: untouched
     assert time.monotonic() - t0 < 30
 
 
@@ -1180,41 +1181,60 @@ def test_names_that_are_not_utf8(shared, tmp_path, request, case):
         assert os.path.lexists(args[args.index("-o" if "-o" in args else "--out") + 1])
 
 
-FULL_DISK = {  # RLIMIT_FSIZE (bytes) and the command of (shared, tmp, trained run); its output; the message
+NO_CACHE = {"JAX_COMPILATION_CACHE_DIR": ""}  # no persistent compilation cache at all
+FULL_DISK = {  # RLIMIT_FSIZE (bytes); the command of (shared, tmp, trained run); its output; the message; the
+    # compilation cache: none, or "cold" (a directory of its own, empty: what a first run on a machine has)
     "training: the first write (config.yaml)": (
-        100, lambda s, t, r: (train_args(f"hydra.run.dir={t / 'run'}"), "rdsweep"), "run/metrics.json",
-        "cannot write"),
-    "compress -o": (100, lambda s, t, r: (["compress", s / "d.npy", "-m", s / "m.rdsm", "-o", t / "out.rds"],
-                                          "rdsweep.cli"), "out.rds", "cannot write"),
-    "decompress -o DIR": (100, lambda s, t, r: (["decompress", s / "d.rds", "-m", s / "m.rdsm", "-o", t / "out"],
-                                                "rdsweep.cli"), "out", "cannot write"),
-    "decompress -o .npy": (100, lambda s, t, r: (["decompress", s / "d.rds", "-m", s / "m.rdsm", "-o",
-                                                  t / "out.npy"], "rdsweep.cli"), "out.npy", "cannot write"),
-    "export -o": (1000, lambda s, t, r: (["export", r, "-o", t / "m.rdsm"], "rdsweep.cli"), "m.rdsm",
-                  "cannot write"),
-    # found by this suite:
+        400, lambda s, t, r: (train_args(f"hydra.run.dir={t / 'run'}"), "rdsweep"), "run/metrics.json",
+        "config.yaml: File too large", NO_CACHE),
     "training: the first checkpoint": (
         2000, lambda s, t, r: (train_args(f"hydra.run.dir={t / 'run'}"), "rdsweep"), "run/metrics.json",
-        "checkpoint.msgpack: File too large"),
+        "checkpoint.msgpack: File too large", NO_CACHE),
+    "compress -o": (100, lambda s, t, r: (["compress", s / "d.npy", "-m", s / "m.rdsm", "-o", t / "out.rds"],
+                                          "rdsweep.cli"), "out.rds", "cannot write", "cold"),
+    "decompress -o DIR": (100, lambda s, t, r: (["decompress", s / "d.rds", "-m", s / "m.rdsm", "-o", t / "out"],
+                                                "rdsweep.cli"), "out", "cannot write", "cold"),
+    "decompress -o .npy": (100, lambda s, t, r: (["decompress", s / "d.rds", "-m", s / "m.rdsm", "-o",
+                                                  t / "out.npy"], "rdsweep.cli"), "out.npy", "cannot write", "cold"),
+    "export -o": (1000, lambda s, t, r: (["export", r, "-o", t / "m.rdsm"], "rdsweep.cli"), "m.rdsm",
+                  "cannot write", "cold"),
+    "aggregate --out": (100, lambda s, t, r: (["aggregate", r, "--out", t / "agg"], "rdsweep.cli"), "agg/rd.csv",
+                        "cannot write", "cold"),
+    # found by this suite:
+    "training: the first write, and failed.txt's too": (
+        100, lambda s, t, r: (train_args(f"hydra.run.dir={t / 'run'}"), "rdsweep"), "run/metrics.json",
+        "config.yaml: File too large", NO_CACHE),
+    "training: the first write, a cold compilation cache": (
+        400, lambda s, t, r: (train_args(f"hydra.run.dir={t / 'run'}"), "rdsweep"), "run/metrics.json",
+        "config.yaml: File too large", "cold"),
+    "training: the first checkpoint, a cold compilation cache": (
+        2000, lambda s, t, r: (train_args(f"hydra.run.dir={t / 'run'}"), "rdsweep"), "run/metrics.json",
+        "checkpoint.msgpack: File too large", "cold"),
 }
+_COLD_CACHE = ("JAX's failed writes of its persistent compilation cache entries (jit_stage, jit__threefry_seed, "
+               "jit_train_steps) print UserWarnings: 2 more stderr lines each before the error line; the truncated "
+               "entries left in the cache make later runs warn 'Error reading persistent compilation cache entry'")
 FULL_DISK_XFAIL = {
-    "training: the first checkpoint":
-        "JAX's failed write of its persistent compilation cache entry prints a UserWarning (2 more stderr lines "
-        "before the one error line); the truncated entry it leaves in the cache makes later runs warn 'Error "
-        "reading persistent compilation cache entry' too",
+    "training: the first write, and failed.txt's too":
+        "entry._task: writing failed.txt (the error's own record) fails too; that error replaces the cause "
+        "('cannot write .../failed.txt: File too large') and escapes to Hydra, which adds a line 'Error executing "
+        "job with overrides: [...]'",
+    "training: the first write, a cold compilation cache": _COLD_CACHE,
+    "training: the first checkpoint, a cold compilation cache": _COLD_CACHE,
 }
 
 
 @pytest.mark.parametrize("case", cases("5 tracebacks", FULL_DISK, (), FULL_DISK_XFAIL))
 def test_a_full_disk(shared, tmp_path, request, case):
-    """Writes past RLIMIT_FSIZE fail with EFBIG, as on a full disk. A cache of its own: a write that fails must
-    not leave truncated entries in the cache the other tests share."""
-    fsize, command, out, message = FULL_DISK[case]
-    trained = request.getfixturevalue("trained_run") if case == "export -o" else None
+    """Writes past RLIMIT_FSIZE fail with EFBIG, as on a full disk. Never the compilation cache the other tests
+    share: a write that fails there leaves truncated entries."""
+    fsize, command, out, message, cache = FULL_DISK[case]
+    trained = request.getfixturevalue("trained_run") if case in ("export -o", "aggregate --out") else None
     args, module = command(shared, tmp_path, trained)
     watch = [shared] + ([trained] if trained else [])
+    env = {"JAX_COMPILATION_CACHE_DIR": str(tmp_path / "cache")} if cache == "cold" else cache
     refuse(args, message, watch, [tmp_path / out], module=module, timeout=300,
-           rlimits=[(resource.RLIMIT_FSIZE, fsize)], env={"JAX_COMPILATION_CACHE_DIR": str(tmp_path / "cache")})
+           rlimits=[(resource.RLIMIT_FSIZE, fsize)], env=env)
     assert not temps_under(tmp_path), temps_under(tmp_path)
 
 
@@ -1297,6 +1317,33 @@ def test_sigterm_and_sigint_at_20_random_moments_of_training(tmp_path, mnist_dir
 count("6 signals", slow=True)
 
 
+AT_THE_END = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM}
+
+
+def _signal_once_done(args, sig, done_line: str, env=None):
+    """Start ``python -m ARGS``, wait for the line of stdout holding ``done_line`` (its work is done), signal it
+    at once: (exit status, stderr)."""
+    proc = subprocess.Popen([sys.executable, "-m", *map(str, args)], cwd=ROOT, env=env or _env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        if done_line in line:
+            break
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    return proc.returncode, err
+
+
+@pytest.mark.parametrize("case", cases("6 signals", AT_THE_END, ()))
+def test_a_signal_once_training_is_done(tmp_path, mnist_dir, case):
+    """Just after the run's record is written (the log line naming metrics.json): exit 130 and one line (or 0),
+    never a death by the signal, and the record whole."""
+    run_dir = tmp_path / "run"
+    code, err = _signal_once_done(["rdsweep", *train_args(f"hydra.run.dir={run_dir}")], AT_THE_END[case],
+                                  "metrics.json")
+    assert (code, err.splitlines()) in ((130, ["rdsweep: interrupted"]), (0, [])), (code, err)
+    json.loads((run_dir / "metrics.json").read_text())
+
+
 # ---- 7. figures written atomically ----------------------------------------------------------------------------
 
 PREVIOUS = {"rd_curve.png": b"the previous figure (png)", "rd_curve.svg": b"the previous figure (svg)"}
@@ -1359,14 +1406,16 @@ def test_an_interrupted_aggregate_leaves_whole_figures(settings_300, tmp_path, c
     for i in range(10):
         moment, sig = rng.uniform(1.0, 7.0), (signal.SIGTERM, signal.SIGINT)[i % 2]
         proc = subprocess.Popen([sys.executable, "-m", "rdsweep.cli", "aggregate", settings_300 / "all", "--out", out],
-                                cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                                cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(moment)
         if proc.poll() is None:
             proc.send_signal(sig)
-        _, err = proc.communicate(timeout=120)
+        done, err = proc.communicate(timeout=120)
         lines = [ln for ln in err.splitlines() if not ln.startswith("rdsweep aggregate: warning: ")]
-        outcomes.append(f"{moment:4.1f} s {sig.name:7} -> exit {proc.returncode}")
-        assert proc.returncode == 0 or (proc.returncode, lines) == (130, ["rdsweep: interrupted"]), (moment, err)
+        outcomes.append(f"{moment:4.1f} s {sig.name:7} -> exit {proc.returncode}{' (done)' * bool(done)}")
+        # a signal once the work is done (its result printed) is test_a_signal_once_aggregate_is_done's case
+        assert proc.returncode == 0 or (proc.returncode, lines) == (130, ["rdsweep: interrupted"]) or done, (
+            moment, proc.returncode, err)
         _valid_figures(out)
         assert not temps_under(tmp_path), temps_under(tmp_path)
     with capsys.disabled():
@@ -1374,6 +1423,25 @@ def test_an_interrupted_aggregate_leaves_whole_figures(settings_300, tmp_path, c
 
 
 count("7 atomic figures", slow=True)
+
+@pytest.mark.parametrize("case", cases("7 atomic figures", AT_THE_END, (), {
+    name: "report_errors restores the default handlers once the work is done: a signal while the interpreter "
+          "shuts down kills it (exit -2 for SIGINT, -15 for SIGTERM), or a KeyboardInterrupt traceback (from "
+          "report_errors' own finally, or an atexit hook); `decompress` too (exit 0 and a traceback for SIGINT, "
+          "-15 for SIGTERM)" for name in AT_THE_END}))
+def test_a_signal_once_aggregate_is_done(tmp_path, case):
+    """A Ctrl-C or SIGTERM just after the figures are written (its result line printed): the figures are whole,
+    and the exit is 0 or 130 with one line, never a death by the signal nor a traceback (three tries)."""
+    records(tmp_path / "runs", {"a": {}, "b": {"prior": "y"}})
+    seen = []
+    for i in range(3):
+        code, err = _signal_once_done(["rdsweep.cli", "aggregate", tmp_path / "runs", "--out", tmp_path / f"out{i}"],
+                                      AT_THE_END[case], "runs (")
+        seen.append((code, err[-800:]))
+        Image.open(tmp_path / f"out{i}" / "rd_curve.png").verify()
+        assert not temps_under(tmp_path)
+    assert all(code in (0, 130) and "Traceback" not in err and (code == 0 or err.splitlines() == [
+        "rdsweep: interrupted"]) for code, err in seen), seen
 
 
 # ---- 8. useless models are never recorded --------------------------------------------------------------------
