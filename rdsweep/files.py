@@ -43,9 +43,10 @@ def _stem(path: Path) -> str:
     """The target's name as temp names carry it: shortened (with a hash) where the temp name would pass the
     255-byte limit of a file name, so that any name that can be written can be written aside first."""
     name = Path(path).name
-    if len(name.encode()) <= 200:
+    raw = os.fsencode(name)  # the bytes on disk: a name that is not UTF-8 carries surrogate escapes
+    if len(raw) <= 200:
         return name
-    return name.encode()[:160].decode(errors="ignore") + "~" + hashlib.sha256(name.encode()).hexdigest()[:12]
+    return os.fsdecode(raw[:160]) + "~" + hashlib.sha256(raw).hexdigest()[:12]
 
 
 TEMP_SUFFIX = ".rdsweep-tmp"

@@ -951,29 +951,37 @@ count("signals", 2, slow=True)
 
 
 @SLOW
-def python_start_s() -> float:
-    """How long this interpreter takes to start (site imported, nothing of rdsweep yet): the best of 3, doubled."""
-    best = float("inf")
-    for _ in range(3):
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "pass"], check=True)
-        best = min(best, time.perf_counter() - t0)
-    return 2 * best
+def handlers_ready(proc: subprocess.Popen, timeout: float = 60.0) -> bool:
+    """Wait until ``proc`` catches SIGTERM (bit 15 of SigCgt in /proc/PID/status): before that, the signal meets
+    CPython's own start-up, which rdsweep cannot handle. False if the process ended first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            caught = next(ln for ln in Path(f"/proc/{proc.pid}/status").read_text().splitlines()
+                          if ln.startswith("SigCgt:"))
+        except (OSError, StopIteration):
+            return False
+        if int(caught.split()[1], 16) >> (signal.SIGTERM - 1) & 1:
+            return True
+        time.sleep(0.002)
+    return False
 
 
 def test_a_signal_at_any_moment_is_one_line(shared, many, tmp_path):
-    """From the start (imports of JAX: an exception there was an ImportError traceback or a crash; a signal
-    inside JAX's gc callback was swallowed and the run went on) to the end."""
+    """From the moment rdsweep catches signals (its first lines, before the imports of JAX: an exception there was
+    an ImportError traceback or a crash; a signal inside JAX's gc callback was swallowed and the run went on) to
+    the end."""
     rng = random.Random(0)
-    start = python_start_s()  # before that, the signal meets CPython's own start-up (site), not rdsweep
-    for i, delay in enumerate([start, start + 0.1, 0.3, 0.45, 0.6] + [rng.uniform(start, 1.2) for _ in range(3)]):
+    for i, delay in enumerate([0.0, 0.1, 0.3, 0.45, 0.6] + [rng.uniform(0.0, 1.0) for _ in range(3)]):
         for sig in (signal.SIGINT, signal.SIGTERM):
             out = tmp_path / f"out{i}{int(sig)}"
             proc = start_decompress(many, shared / "m.rdsm", out)
+            ready = handlers_ready(proc)  # delays count from there
             time.sleep(delay)
             if proc.poll() is not None:  # a fast machine: done before the signal
                 assert proc.returncode == 0 and len(list(out.iterdir())) == 10000, (delay, proc.stderr.read())
                 continue
+            assert ready, delay
             proc.send_signal(sig)
             _, err = proc.communicate(timeout=60)
             lines = err.strip().splitlines()

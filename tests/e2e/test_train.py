@@ -32,7 +32,7 @@ def test_one_lambda_writes_every_record(trained_run, mnist_dir):
             "device"} <= set(made) and made["jax"] and made["constriction"] and made["cpu"]
     digits = np.load(trained_run / "digits.npz")  # each test digit's own figures, in test-set order
     assert {k: digits[k].shape for k in digits.files} == {k: (200,) for k in ("info_bits", "string_bits", "mse",
-                                                                               "psnr_db")}
+                                                                               "psnr_db", "ms_ssim")}
     assert digits["info_bits"].mean() == pytest.approx(metrics["rate_info_bits"])
     assert digits["psnr_db"].mean() == pytest.approx(metrics["psnr_db"])
     saved = yaml.safe_load((trained_run / "config.yaml").read_text())
