@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from rdsweep import __version__
-from rdsweep.errors import deferred_interrupts, exit_now, report_errors
+from rdsweep.errors import RdsweepError, deferred_interrupts, exit_now, report_errors
 
 
 def _lmbda(p):
@@ -57,18 +57,24 @@ def cmd_compress(args) -> None:
     import rdsweep
     from rdsweep.data.images import read_images
     from rdsweep.files import atomic_write_bytes, check_output
+    from rdsweep.formats import container
 
     pngs = sorted(p for p in args.input.iterdir() if p.suffix.lower() == ".png") if args.input.is_dir() else []
     check_output(args.output, [args.input, *_model_inputs(args.model), *pngs], args.force)  # PNGs are inputs too
     codec = rdsweep.load(args.model, args.lmbda)
     images, names = read_images(args.input, codec.shape, codec.most_images())  # bounded before reading
-    symbols = codec.encode(images)
-    data = codec.compress(images, names)
+    if len(images) == 0:
+        raise RdsweepError("no images to compress")
+    if names is not None:
+        container.check_names(names, len(images))
+    n, symbols = len(images), codec.encode(images)
+    del images  # the symbols stand for them from here (memory: the most images one file holds)
+    data = codec.compress_symbols(symbols, n, names)
     atomic_write_bytes(args.output, data, replace=args.force)
     info = sum(codec.info_bits(symbols).values()).sum()
-    print(f"compressed {_images(len(images))} -> {args.output}: {len(data)} bytes "
-          f"({8 * len(data) / len(images):.2f} bits/image with header{' and names' if names else ''}; "
-          f"information content {info / len(images):.2f} bits/image)")
+    print(f"compressed {_images(n)} -> {args.output}: {len(data)} bytes "
+          f"({8 * len(data) / n:.2f} bits/image with header{' and names' if names else ''}; "
+          f"information content {info / n:.2f} bits/image)")
 
 
 def cmd_decompress(args) -> None:
@@ -102,8 +108,6 @@ def cmd_info(args) -> None:
     elif magic == b"RDSW":
         _info_compressed(args.file, size)
     else:
-        from rdsweep.errors import RdsweepError
-
         raise RdsweepError(f"{args.file}: neither a model file (.rdsm) nor a compressed file (.rds)")
 
 

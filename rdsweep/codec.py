@@ -31,6 +31,7 @@ from rdsweep.formats import container, model_file
 from rdsweep.models import CodingModel, ModelSpec
 
 MAX_LATENT = 4096
+ENCODE_CHUNK = 1 << 12  # images encoded at a time
 MAX_DECODE_BYTES = 1 << 29  # symbols + images of one .rds file: larger files are refused before decoding
 META = {"lmbda": float, "distortion": str, "epochs": int, "seed": int, "data": str,  # what a model file may say
         "precision": str}  # the training's (its coding transforms are float32)
@@ -158,7 +159,18 @@ class Codec:
         return a
 
     def encode(self, images) -> dict:
-        return self.model.encode(self.images(images))
+        """uint8 images -> the symbols of each entropy layer (N rows each); encoded ENCODE_CHUNK images at a
+        time, so that memory beyond the images and their symbols stays bounded."""
+        images = self.images(images)
+        if len(images) <= ENCODE_CHUNK:
+            return self.model.encode(images)
+        out: dict = {}
+        for i in range(0, len(images), ENCODE_CHUNK):
+            for name, piece in self.model.encode(images[i:i + ENCODE_CHUNK]).items():
+                if name not in out:
+                    out[name] = np.empty((len(images), *piece.shape[1:]), piece.dtype)
+                out[name][i:i + len(piece)] = piece
+        return out
 
     def decode(self, symbols: dict) -> np.ndarray:
         return self.model.decode(symbols)
@@ -234,7 +246,11 @@ class Codec:
         self.check_count(len(images))
         if names is not None:
             container.check_names(names, len(images))
-        return container.pack(self.pack(self.encode(images)), len(images), self.shape, self.fingerprint, names)
+        return self.compress_symbols(self.encode(images), len(images), names)
+
+    def compress_symbols(self, symbols: dict, n: int, names=None) -> bytes:
+        """``compress`` of images already encoded (``encode``: N of them)."""
+        return container.pack(self.pack(symbols), n, self.shape, self.fingerprint, names)
 
     def decompress(self, data: bytes, legacy: bool = False) -> np.ndarray:
         """The bytes of an .rds file made with this model -> uint8 images (N, H, W, C). ``legacy``: also read

@@ -56,6 +56,15 @@ def _temp_name(path: Path) -> Path:
     return path.parent / f".{_stem(path)}.{os.getpid()}.{secrets.token_hex(8)}{TEMP_SUFFIX}"
 
 
+_TEMP = re.compile(rf"\.(.+)\.\d{{1,10}}\.[0-9a-f]{{16}}{re.escape(TEMP_SUFFIX)}", re.DOTALL)
+
+
+def temp_target(entry: str) -> str | None:
+    """The name a temp file of ``_temp_name`` is written for (the target's stem); None for any other name."""
+    match = _TEMP.fullmatch(entry)
+    return match.group(1) if match else None
+
+
 def clean_stale(path: Path) -> None:
     """Remove temp files/directories left beside ``path`` by writers that no longer run (killed by SIGKILL):
     only entries named exactly as ``_temp_name`` makes them (pid, 16 hex digits, the rdsweep suffix), owned by

@@ -20,6 +20,7 @@ import importlib.metadata
 import logging
 import os
 import tempfile
+import warnings
 
 YNN_DOT = "--xla_cpu_experimental_ynn_fusion_type=LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"
 TESTED_JAXLIB = ((0, 10), (0, 11))  # [from, to): versions with the flag
@@ -91,6 +92,9 @@ def configure() -> None:
     configure_cache()
     configure_platforms()
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
+    # the persistent compilation cache is an optimisation: an entry JAX cannot write (a full disk) or read (one
+    # truncated by a full disk) is compiled again, not a warning on every run
+    warnings.filterwarnings("ignore", message=r"Error (writing|reading) persistent compilation cache entry")
 
 
 _claimed = []  # the open lock file of the core this process has claimed (kept for the process's lifetime)

@@ -84,7 +84,8 @@ def rd_figure(settings: list, baselines: list, out: Path, pixels=None) -> None:
         r, d = curve(g)
         if len(r) >= 2:
             c, m = next(style)
-            what = " (whole files)" if "file" in str(g["rate_definition"].iloc[0]) else ""
+            definition = str(g["rate_definition"].iloc[0]) if "rate_definition" in g else ""  # an optional field
+            what = " (whole files)" if "file" in definition else ""
             ax.plot(r, d, "--", marker=m, color=c, lw=1, ms=4, label=text(f"{label}{what}"))
     lam = sorted(REFERENCE_RERUN)
     c, m = next(style)

@@ -29,6 +29,7 @@ SUMMARIES = {"variable-rate"}  # records that summarise the records below them (
 MAX_RECORD = 1 << 20  # bytes of a metrics.json (a real one holds a few KB): a larger one is not read
 MAX_REASON = 4096  # bytes of failed.txt shown
 MAX_TEXT = 200  # characters of a record's text field (a name: a run's own are a few dozen)
+MAX_FIELDS = 256  # fields of a record (a run's own hold about 40): each becomes a column of the table
 
 
 def _is_number(v) -> bool:
@@ -54,6 +55,8 @@ def check_record(record) -> str | None:
     """Why a record cannot be used (None if it can)."""
     if not isinstance(record, dict):
         return "metrics.json is not a JSON object"
+    if len(record) > MAX_FIELDS:
+        return f"metrics.json holds {len(record):,} fields, more than a run record's {MAX_FIELDS}"
     missing = sorted(NUMBERS - set(record))
     if missing:
         return f"metrics.json lacks {', '.join(missing)}"

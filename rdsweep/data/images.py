@@ -45,7 +45,14 @@ def read_npy(path, header_only: bool = False):
                                    f"file holds {size - offset} bytes of data")
             if header_only:
                 return tuple(shape)
-            a = np.frombuffer(f.read(), np.uint8).reshape(shape, order="F" if fortran else "C")
+            a = np.empty(math.prod(shape), np.uint8)  # read into place: no bytes object beside it
+            view, done = memoryview(a), 0
+            while done < len(a):
+                got = f.readinto(view[done:])
+                if not got:
+                    raise RdsweepError(f"{path}: ends before the {len(a)} bytes of data its header declares")
+                done += got
+            a = a.reshape(shape, order="F" if fortran else "C")
     except (RdsweepError, MemoryError):
         raise
     except Exception as e:  # noqa: BLE001 - numpy's header parser raises many kinds (tokenize errors, ...)
@@ -122,6 +129,8 @@ def _png_error(path) -> str | None:
                     total += len(inflate.decompress(piece, expected + 1 - total))
                     if inflate.unconsumed_tail or total > expected:
                         return f"holds more image data than its {w}x{h} header declares"
+                    if inflate.unused_data:
+                        return "has bytes after the end of its image data's zlib stream"
             if f.read(4) != struct.pack(">I", crc & 0xFFFFFFFF):
                 return f"has a corrupt {kind.decode('latin-1')!r} chunk (CRC mismatch)"
             first = False

@@ -34,9 +34,16 @@ from rdsweep.models.layers import StridedConvTranspose, leaky, strided_conv
 from rdsweep.models.precision import conv_gemm, conv_gemm_bf16, dot_bf16
 
 
+MAX_STEP_DIGITS = 1 << 26  # steps x batch: the timed steps' digit indexes are drawn at once (4 bytes each)
+
+
 def bench(args) -> None:
     cfg = DataConfig(dir=args.data_dir, test_limit=args.test_limit)
     train_images, test_images = (data.load_split(cfg, s) for s in ("train", "test"))
+    if not args.batch <= min(65536, len(train_images)):
+        raise RdsweepError(f"--batch {args.batch}: at most the {len(train_images):,} training digits (and 65536)")
+    if args.steps * args.batch > MAX_STEP_DIGITS:
+        raise RdsweepError(f"--steps {args.steps} x --batch {args.batch}: at most {MAX_STEP_DIGITS:,} digits timed")
     M = models.get(args.model)
     if args.prior not in PRIORS:
         raise RdsweepError(f"unknown prior {args.prior!r}; choose one of {', '.join(PRIORS)}")

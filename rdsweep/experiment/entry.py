@@ -27,7 +27,7 @@ def _task(cfg) -> float:
     from hydra.types import RunMode
 
     from rdsweep import runtime
-    from rdsweep.files import FAILED, ForeignRunError, atomic_write_text
+    from rdsweep.files import FAILED, ForeignRunError
 
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
@@ -41,20 +41,31 @@ def _task(cfg) -> float:
             return run_baselines(cfg, run_dir)
         metrics = run(cfg, run_dir)
     except RdsweepError as e:
+        text = " ".join(str(e).split())  # one line, whatever a path in it holds
         if run_dir.is_dir() and not isinstance(e, ForeignRunError):  # another run's directory stays untouched
-            atomic_write_text(run_dir / FAILED, f"{e}\n", interruptible=False)  # the aggregation lists it
+            _record_failure(run_dir, text)  # the aggregation lists it
         if hc.mode != RunMode.MULTIRUN:
-            print(f"rdsweep: error: {e}", file=sys.stderr)
+            print(f"rdsweep: error: {text}", file=sys.stderr)
             sys.exit(1)  # not an Exception: Hydra lets it through without its own report
-        log.error("rdsweep: error: %s", e)  # a sweep goes on with its other jobs
+        log.error("rdsweep: error: %s", text)  # a sweep goes on with its other jobs
         raise
     except KeyboardInterrupt as e:
         if run_dir.is_dir() and (run_dir / "config.yaml").is_file():  # this run had started writing here
-            atomic_write_text(run_dir / FAILED, f"interrupted ({e}); re-run the same command to resume\n",
-                              interruptible=False)
+            _record_failure(run_dir, f"interrupted ({e}); re-run the same command to resume")
         raise
     (run_dir / FAILED).unlink(missing_ok=True)
     return metrics.get("rate_info_bits", 0.0)  # a sweeper's objective (a variable-rate run: none)
+
+
+def _record_failure(run_dir: Path, text: str) -> None:
+    """failed.txt: the failure's record, where it can be written (a full disk that made the run fail refuses it
+    too; the error then stands as it was)."""
+    from rdsweep.files import FAILED, atomic_write_text
+
+    try:
+        atomic_write_text(run_dir / FAILED, f"{text}\n", interruptible=False)
+    except (RdsweepError, OSError):
+        pass
 
 
 def run_baselines(dictconfig, out: Path) -> float:

@@ -12,7 +12,7 @@ from omegaconf import OmegaConf, open_dict
 
 from rdsweep import config, data
 from rdsweep.errors import RdsweepError
-from rdsweep.experiment.rundir import check_run_dir
+from rdsweep.experiment.rundir import check_run_dir, check_sweep_dir
 from rdsweep.experiment.run import model_spec
 
 
@@ -43,13 +43,18 @@ def precheck(argv: list[str]) -> None:
             parsed = parser.parse_overrides([f"{k}={v}" for k, v in params.items() if k not in given]) + parsed
         choices = [[f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()] if o.is_sweep_override()
                    else [o.input_line] for o in parsed]
-        jobs, run_dirs = [], []
+        jobs, run_dirs, sweep_dirs = [], [], set()
         for job in itertools.product(*choices):
             cfg = compose("config", overrides=[*job, *hydra_settings], return_hydra_config=True)
             run_dirs.append(_run_dir(cfg, args.multirun))
+            if args.multirun:
+                sweep_dirs.add(str(OmegaConf.select(cfg, "hydra.sweep.dir", default="",
+                                                    throw_on_resolution_failure=False)))
             with open_dict(cfg):
                 del cfg["hydra"]
             jobs.append(config.validate(cfg))
+    for sweep_dir in sorted(d for d in sweep_dirs if d.strip()):
+        check_sweep_dir(Path(sweep_dir))
     for run_dir, job in zip(run_dirs, jobs):
         if run_dir is not None and job.task == "train":
             check_run_dir(run_dir)

@@ -13,8 +13,8 @@ from rdsweep import models
 from rdsweep.codec import Codec, META
 from rdsweep.errors import RdsweepError
 from rdsweep.experiment import checkpoint
-from rdsweep.files import (CHECKPOINT, CONFIG, FAILED, METRICS, RUN_DIRS, RUN_FILES, TABLES, TEMP_SUFFIX,
-                           ForeignRunError, read_regular)
+from rdsweep.files import (CHECKPOINT, CONFIG, FAILED, METRICS, RUN_DIRS, RUN_FILES, TABLES, ForeignRunError,
+                           read_regular, temp_target)
 from rdsweep.models import ModelSpec
 
 
@@ -33,13 +33,13 @@ def check_run_dir(run_dir: Path) -> None:
             if path.is_symlink() or not path.is_file():
                 raise ForeignRunError(f"{path}: not a regular file (a link, FIFO or directory where a run writes "
                                       "its own file); remove it or give another hydra.run.dir")
-        elif not (entry in RUN_DIRS and path.is_dir() and not path.is_symlink()) and not entry.endswith(TEMP_SUFFIX):
+        elif not (entry in RUN_DIRS and path.is_dir() and not path.is_symlink()) and temp_target(entry) not in {*RUN_FILES, *RUN_DIRS}:
             raise ForeignRunError(f"{run_dir} is not an rdsweep run directory (it holds {entry[:80]!r}); give "
                                   "another hydra.run.dir")
     if (run_dir / CONFIG).is_file():
         text = read_regular(run_dir / CONFIG, 1 << 20, "run config ")
         try:
-            cfg = OmegaConf.create(text.decode("utf-8"))
+            cfg = parse_yaml(text)
             ok = isinstance(cfg, DictConfig) and all(k in cfg for k in ("lmbda", "model", "prior", "data"))
         except Exception:  # noqa: BLE001 - yaml and decoding errors come in many types
             ok = False
@@ -49,6 +49,33 @@ def check_run_dir(run_dir: Path) -> None:
         raise RdsweepError(f"cannot write in {run_dir}: permission denied")
 
 
+def check_sweep_dir(sweep_dir: Path) -> None:
+    """ForeignRunError where Hydra would replace a file that is not its own: ``multirun.yaml`` in the sweep
+    directory must be absent or a sweep's record (a regular file, a mapping with ``hydra.mode: MULTIRUN``)."""
+    path = Path(sweep_dir) / "multirun.yaml"
+    if not os.path.lexists(path):
+        return
+    try:
+        cfg = parse_yaml(read_regular(path, 1 << 20, "sweep record "))
+        ok = not path.is_symlink() and str(OmegaConf.select(cfg, "hydra.mode", default="")) == "MULTIRUN"
+    except Exception:  # noqa: BLE001 - yaml, decoding and read errors come in many types
+        ok = False
+    if not ok:
+        raise ForeignRunError(f"{path} is not a sweep's multirun.yaml (Hydra would replace it); give another "
+                              "hydra.sweep.dir")
+
+
+def parse_yaml(text: bytes):
+    """A config file's YAML (UTF-8) as an OmegaConf node. Aliases are refused: a run writes none, and a few
+    hundred bytes of nested aliases expand to billions of nodes."""
+    import yaml
+
+    source = text.decode("utf-8")
+    if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(source, Loader=yaml.SafeLoader)):
+        raise ValueError("YAML aliases (*name), which a run's config never holds")
+    return OmegaConf.create(source)
+
+
 def read_config(run_dir: Path):
     """The run's resolved config (config.yaml, written by the run itself), as an OmegaConf node."""
     path = Path(run_dir) / CONFIG
@@ -56,7 +83,7 @@ def read_config(run_dir: Path):
         raise RdsweepError(f"{run_dir} is not an rdsweep run directory (no {CONFIG})")
     text = read_regular(path, 1 << 20)
     try:
-        cfg = OmegaConf.create(text.decode("utf-8"))
+        cfg = parse_yaml(text)
     except Exception as e:  # noqa: BLE001 - yaml and decoding errors come in many types
         raise RdsweepError(f"cannot read {path} ({type(e).__name__}: {e})") from None
     if not isinstance(cfg, DictConfig):
@@ -98,7 +125,7 @@ def load_codec(run_dir: Path, lmbda: float | None = None) -> Codec:
     cfg = read_config(run_dir)
     if not (run_dir / CHECKPOINT).is_file():
         raise RdsweepError(f"{run_dir} holds no trained model (no {CHECKPOINT})")
-    state = checkpoint.read(run_dir)
+    state = checkpoint.read(run_dir, _checkpoint_bound(cfg))
     spec = state["spec"]
     try:
         meta = {k: OmegaConf.select(cfg, k) for k in META}
@@ -129,6 +156,22 @@ def load_codec(run_dir: Path, lmbda: float | None = None) -> Codec:
         entropy = {name: layer.to_arrays() for name, layer in M.entropy_from_training(s, params, tail_mass).items()}
     params = {k: state["params"].get(k) for k in M.stored}
     return Codec.from_parts({**spec, **meta}, params, entropy, str(run_dir))
+
+
+def _checkpoint_bound(cfg) -> int:
+    """The most bytes the run's checkpoint may take: ``checkpoint.limit`` of the model its config describes on
+    the images its data config names (a file header's shape); the largest model's bound where those are not at
+    hand (data elsewhere, a hand-edited config)."""
+    from rdsweep import data
+    from rdsweep.experiment.run import model_spec
+
+    try:
+        shape = data.image_shape(cfg.data)
+        if shape is not None:
+            return checkpoint.limit(model_spec(cfg, shape), int(cfg.train.epochs))
+    except Exception:  # noqa: BLE001 - any reason not to know the model: the general bound still holds
+        pass
+    return checkpoint.MAX_BYTES
 
 
 def _trained(run_dir: Path, M, spec: dict, state: dict) -> tuple[ModelSpec, dict]:

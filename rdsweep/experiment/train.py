@@ -128,6 +128,7 @@ def fit(cfg, spec: ModelSpec, net, params, train_images: np.ndarray, run_dir, lo
     opt_state = optimizer.init(params)
     ident = config.identity(cfg)
     start, history = 0, []
+    initial = jax.tree_util.tree_map(jnp.copy, params)  # the seed's model (the steps donate params' buffers)
     restored = checkpoint.restore(run_dir, saved, params, opt_state) if saved is not None else None
     if restored is not None:
         params, opt_state, start, history = restored
@@ -136,6 +137,7 @@ def fit(cfg, spec: ModelSpec, net, params, train_images: np.ndarray, run_dir, lo
         log(f"resuming from {run_dir / 'checkpoint.msgpack'} after epoch {start}")
     info = {"digits_per_s": history[-1]["digits_per_s"] if history else float("nan"), "compile_s": 0.0}
     if start >= cfg.train.epochs:
+        check_moved(cfg, initial, params, int(cfg.train.epochs) * steps)  # a resumed run trained nothing?
         return params, history, info
 
     images = jnp.asarray(train_images)
@@ -158,7 +160,6 @@ def fit(cfg, spec: ModelSpec, net, params, train_images: np.ndarray, run_dir, lo
         weight(0, 0)).compile()
     info["compile_s"] = time.perf_counter() - t0
     show = make_preview(net) if preview is not None and len(preview) else None
-    before = jax.tree_util.tree_map(jnp.copy, params)  # the steps donate params' buffers
 
     for epoch in range(start, int(cfg.train.epochs)):
         epoch_key = jax.random.fold_in(noise_key, epoch)
@@ -204,7 +205,7 @@ def fit(cfg, spec: ModelSpec, net, params, train_images: np.ndarray, run_dir, lo
         checkpoint.save(run_dir, params, opt_state, epoch + 1, history, ident, spec)
         if show is not None:
             logger.images(epoch + 1, preview, np.asarray(show(params, preview)))
-    check_moved(cfg, before, params, (int(cfg.train.epochs) - start) * steps)
+    check_moved(cfg, initial, params, int(cfg.train.epochs) * steps)
     info["digits_per_s"] = history[-1]["digits_per_s"]
     return params, history, info
 
@@ -213,8 +214,8 @@ MIN_MOVE = 1e-6  # relative change of the parameters below which a training trai
 
 
 def check_moved(cfg, before, after, steps: int) -> None:
-    """A training whose parameters barely moved (a learning rate so small that nothing happens) recorded an
-    untrained model: it fails instead, saying so."""
+    """A training whose parameters barely moved from the seed's initial model (a learning rate so small that
+    nothing happens) recorded an untrained model: it fails instead, saying so."""
     num = sum(float(jnp.sum(jnp.square(a - b))) for a, b in zip(jax.tree_util.tree_leaves(after),
                                                                jax.tree_util.tree_leaves(before)))
     den = sum(float(jnp.sum(jnp.square(b))) for b in jax.tree_util.tree_leaves(before))

@@ -50,7 +50,13 @@ def batched(fn, x, batch: int):
     if len(x) == 0:  # the output's shape, without running fn on an empty batch (reshapes cannot infer -1)
         out = jax.eval_shape(fn, jax.ShapeDtypeStruct((1, *x.shape[1:]), x.dtype))
         return np.zeros((0, *out.shape[1:]), out.dtype)
-    return np.concatenate([np.asarray(fn(x[i:i + batch])) for i in range(0, len(x), batch)])
+    out = None
+    for i in range(0, len(x), batch):  # filled in place: no list of pieces beside the whole
+        piece = np.asarray(fn(x[i:i + batch]))
+        if out is None:
+            out = np.empty((len(x), *piece.shape[1:]), piece.dtype)
+        out[i:i + len(piece)] = piece
+    return out
 
 
 MAX_PARAMS = 1 << 26  # 268 MB of float32 weights, ~0.8 GB with Adam's two moments
