@@ -1,9 +1,10 @@
-"""An independent decoder of rdsweep's files, written from docs/formats.md alone.
+"""An independent decoder of rdsweep's files, written from docs/formats.md alone: the four models (seed,
+hyperprior, meanscale, and an exported operating point of gained).
 
 It imports nothing from ``rdsweep``: only numpy, msgpack and the standard library (it does not even use
 constriction: the ANS and range decoders below follow the arithmetic the spec gives). Its purpose is to prove
 that the spec is complete: ``tests/formats/test_reference_decoder.py`` checks that it decodes exactly the
-symbols and names rdsweep decodes, and images within one grey level of rdsweep's.
+symbols, names and dequantized latents rdsweep decodes, and images within one grey level of rdsweep's.
 
     model = load_model("model.rdsm")
     symbols, names, images = decode(model, open("digits.rds", "rb").read())
@@ -39,6 +40,9 @@ MODEL_HEADER = struct.Struct(">4sH32s")  # magic, version, SHA-256 of the payloa
 SEED_DEFAULTS = {"name": "seed", "filters": [20, 50], "kernel_size": 5, "hidden": 500, "leaky_slope": 0.2}
 HYPER_DEFAULTS = {**SEED_DEFAULTS, "name": "hyperprior", "hyper_dims": 8, "hyper_hidden": 64,
                   "scale_min": 0.11, "scale_max": 256.0, "num_scales": 64}
+DEFAULTS = {"seed": SEED_DEFAULTS, "hyperprior": HYPER_DEFAULTS, "meanscale": {**HYPER_DEFAULTS, "name": "meanscale"},
+            "gained": {**SEED_DEFAULTS, "name": "gained", "lmbda_min": 200.0, "lmbda_max": 3000.0, "anchors": 8,
+                       "code_at": [300.0, 500.0, 1000.0, 2000.0]}}
 
 
 def _array(data: bytes) -> np.ndarray:
@@ -84,19 +88,33 @@ class Model:
     def __init__(self, config: dict, params: dict, entropy: dict, fingerprint: bytes):
         self.config, self.params, self.entropy, self.fingerprint = config, params, entropy, fingerprint
         name = config["model"]["name"]
-        if name not in ("seed", "hyperprior"):
+        if name not in DEFAULTS:
             raise FormatError(f"unknown model {name!r}")
         self.name = name
-        self.spec = {**(SEED_DEFAULTS if name == "seed" else HYPER_DEFAULTS), **config["model"]}
+        self.spec = {**DEFAULTS[name], **config["model"]}
         self.shape = tuple(int(s) for s in config["shape"])
-        self.latent_dims = int(config["latent_dims"])
+        self.latent_dims = D = int(config["latent_dims"])
+        if set(entropy) != ({"side", "y"} if name in ("hyperprior", "meanscale") else {"y"}):
+            raise FormatError(f"entropy layers {sorted(entropy)} are not those of model {name}")
         # §5.1 / §6.1: the entropy layers in coding order
         if name == "seed":
             self.layers = [("y", Factorized(entropy["y"]))]
-        else:
-            self.layers = [("side", Factorized(entropy["side"])), ("y", Conditional(entropy["y"]))]
-        if self.layers[-1][1].dims != self.latent_dims:
+        elif name == "gained":  # §4.7
+            self.layers = [("y", Gained(entropy["y"]))]
+        else:  # §4.5 (hyperprior), §4.6 (meanscale)
+            side = Factorized(entropy["side"])
+            y = Conditional(entropy["y"], D) if name == "hyperprior" else ConditionalMean(entropy["y"], D)
+            if y.net[0][0].shape[0] != side.dims:
+                raise FormatError("the integer network does not take the side symbols")
+            if y.tables.rows != int(self.spec["num_scales"]):
+                raise FormatError("the conditional tables do not have num_scales rows")
+            self.layers = [("side", side), ("y", y)]
+        if self.layers[-1][1].dims != D:
             raise FormatError("the tables of y do not have latent_dims rows / outputs")
+
+    def latents(self, symbols: dict) -> np.ndarray:
+        """§6.1: the decoded symbols -> y_hat (N, latent_dims) float32, exact (the last layer's dequantize)."""
+        return self.layers[-1][1].dequantize(symbols)
 
 
 def load_model(source) -> Model:
@@ -260,6 +278,7 @@ def range_encode(log) -> bytes:
 ESCAPE_EXPONENT = 32
 ESCAPE_CHUNK = 16
 FRAC = 16
+MEAN_FRAC = 8  # §4.6: the means' grid, multiples of 2**-8
 INPUT_CLIP = 1 << 15
 ACT_CLIP = 1 << 31
 
@@ -323,37 +342,92 @@ class Factorized:
     def read(self, dec, context) -> np.ndarray:
         return self.tables.read(dec, np.arange(self.dims), grouped=False)
 
-    def dequantize(self, q) -> np.ndarray:
-        return (np.asarray(q, np.float64) + self.offset.astype(np.float64)).astype(np.float32)
+    def dequantize(self, symbols: dict) -> np.ndarray:
+        """§4.4: y_hat = float32(float64(q) + float64(offset))."""
+        return (np.asarray(symbols["y"], np.float64) + self.offset.astype(np.float64)).astype(np.float32)
+
+
+class Gained(Factorized):
+    """§4.7: a factorized layer of u = y * gain (tables, offset of u), and the inverse gains the decoder applies."""
+
+    def __init__(self, arrays):
+        super().__init__(arrays)
+        if "gain" not in arrays or "inverse" not in arrays:
+            raise FormatError("a gained layer needs its gain and inverse arrays")
+        self.gain, self.inverse = (np.asarray(arrays[k]) for k in ("gain", "inverse"))
+        for a in (self.gain, self.inverse):
+            if a.dtype.kind != "f" or a.shape != (self.dims,):
+                raise FormatError("gain and inverse must be floating point, one value per table row")
+        self.gain, self.inverse = self.gain.astype(np.float32), self.inverse.astype(np.float32)
+        for a in (self.gain, self.inverse):
+            if not np.all(np.isfinite(a)) or np.any(a <= 0) or np.any(a > 1e6):
+                raise FormatError("gain and inverse must be finite, in (0, 1e6]")
+
+    def dequantize(self, symbols: dict) -> np.ndarray:
+        """§4.7: y_hat = float32(float64(q) + float64(offset)) * inverse, a float32 product (round to nearest)."""
+        return super().dequantize(symbols) * self.inverse
 
 
 class Conditional:
     """§4.5: one table row per scale; each latent's row from the integer hyper-synthesis of the side symbols."""
 
-    def __init__(self, arrays):
+    OUTPUTS = 1  # the integer network's outputs per latent: the table index
+
+    def __init__(self, arrays, dims: int):
         self.tables = Tables(arrays["lo"], arrays["counts"])
         n = sum(1 for k in arrays if k[:1] == "w" and k[1:].isdigit())
-        self.net = [(np.asarray(arrays[f"w{i}"], np.int64), np.asarray(arrays[f"b{i}"], np.int64)) for i in range(n)]
+        self.net = [(np.asarray(arrays[f"w{i}"]), np.asarray(arrays[f"b{i}"])) for i in range(n)]
         if not self.net:
             raise FormatError("no integer network")
-        self.dims = self.net[-1][0].shape[1]
+        for i, (w, b) in enumerate(self.net):
+            if w.dtype != np.int64 or b.dtype != np.int64 or w.ndim != 2 or b.shape != w.shape[1:] \
+                    or (i and w.shape[0] != self.net[i - 1][0].shape[1]) or not 1 <= w.size <= 1 << 24:
+                raise FormatError(f"integer network layer {i}: not int64 weights (in, out), biases (out,) that chain")
+            bounded = np.all((w > -(1 << 31)) & (w < 1 << 31)) and np.all((b > -(1 << 61)) & (b < 1 << 61))
+            if not bounded or np.any(np.abs(w).sum(axis=0) >= 1 << 31):  # §4.5: no int64 sum can overflow
+                raise FormatError(f"integer network layer {i}: weights or biases out of range")
+        if self.net[-1][0].shape[1] != self.OUTPUTS * dims:
+            raise FormatError(f"the integer network must give {self.OUTPUTS} x {dims} outputs")
+        self.dims = dims
 
     def min_bits(self) -> float:
         return float(self.dims * self.tables.min_bits.min())
 
-    def context(self, side: np.ndarray) -> np.ndarray:
-        """(N, hyper_dims) side symbols -> (N, dims) table rows, integer arithmetic only."""
+    def network(self, side: np.ndarray) -> np.ndarray:
+        """(N, hyper_dims) side symbols -> (N, OUTPUTS * dims) outputs with FRAC fractional bits, integer only."""
         x = np.clip(np.asarray(side, np.int64), -INPUT_CLIP, INPUT_CLIP) * (1 << FRAC)
         for i, (w, b) in enumerate(self.net):
             x = (x @ w + b) >> FRAC  # floor; |x @ w + b| < 2**63 by the spec's bounds
             x = np.clip(x, 0 if i < len(self.net) - 1 else -ACT_CLIP, ACT_CLIP)
+        return x
+
+    def context(self, side: np.ndarray) -> np.ndarray:
+        """(N, hyper_dims) side symbols -> (N, dims) table rows: the network's first dims outputs, rounded."""
+        x = self.network(side)[:, : self.dims]
         return np.clip((x + (1 << (FRAC - 1))) >> FRAC, 0, self.tables.rows - 1)
 
     def read(self, dec, rows) -> np.ndarray:
         return self.tables.read(dec, rows, grouped=True)
 
-    def dequantize(self, q) -> np.ndarray:
-        return np.asarray(q).astype(np.float32)
+    def dequantize(self, symbols: dict) -> np.ndarray:
+        """§4.5: y_hat = float32(q); the side symbols only chose the tables."""
+        return np.asarray(symbols["y"]).astype(np.float32)
+
+
+class ConditionalMean(Conditional):
+    """§4.6: as §4.5, plus a mean per latent: the network's outputs dims..2 dims-1 on the grid of 2**-MEAN_FRAC."""
+
+    OUTPUTS = 2
+
+    def means(self, side: np.ndarray) -> np.ndarray:
+        """(N, hyper_dims) side symbols -> (N, dims) means, float64 multiples of 2**-MEAN_FRAC (exact)."""
+        m = self.network(side)[:, self.dims:]
+        shift = FRAC - MEAN_FRAC
+        return ((m + (1 << (shift - 1))) >> shift).astype(np.float64) / (1 << MEAN_FRAC)
+
+    def dequantize(self, symbols: dict) -> np.ndarray:
+        """§4.6: y_hat = float32(float64(q) + mean): the float64 sum is exact, then rounded to float32."""
+        return (np.asarray(symbols["y"], np.float64) + self.means(symbols["side"])).astype(np.float32)
 
 
 # ---- §2 the compressed file ---------------------------------------------------------------------------------
@@ -508,6 +582,5 @@ def decode(model, data):
         data = Path(data).read_bytes()
     version, n, payload, names = parse_container(data, model)
     symbols = read_symbols(model, payload, n, version)
-    y_name, y_layer = model.layers[-1]
-    images = synthesis(model, y_layer.dequantize(symbols[y_name]))
+    images = synthesis(model, model.latents(symbols))
     return symbols, names, images
