@@ -43,7 +43,7 @@ def limit(spec: ModelSpec, epochs: int) -> int:
 
 
 MAX_BYTES = 1 << 30  # the largest model rdsweep trains (models.MAX_PARAMS) checkpoints in ~0.8 GB
-HISTORY_NUMBERS = ("epoch", "loss", "digits_per_s", "loss_start", "loss_end")  # what resuming reads of a row
+HISTORY_NUMBERS = ("epoch", "loss", "digits_per_s", "epoch_s", "loss_start", "loss_end")  # what resuming reads of a row
 
 
 def read(run_dir: Path, most: int = MAX_BYTES) -> dict:

@@ -66,7 +66,8 @@ def run(dictconfig, run_dir: Path) -> dict:
                 metrics = train_and_evaluate(cfg, run_dir, spec, train_images, test_images, logger, saved)
             finally:
                 logger.close()
-            metrics["wall_s"] = time.perf_counter() - t_start
+            earlier_s = sum(max(0.0, row["epoch_s"]) for row in saved["history"]) if saved else 0.0  # resumed
+            metrics["wall_s"] = time.perf_counter() - t_start + earlier_s  # every sitting's time
             atomic_write_text(run_dir / METRICS, json.dumps(metrics, indent=2) + "\n")
     if metrics.get("kind") != "variable-rate":
         log.info("rate %.2f bits/digit (strings %.2f, container %.2f), PSNR %.2f dB, mismatches %d -> %s",

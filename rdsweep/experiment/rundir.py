@@ -144,8 +144,9 @@ def load_codec(run_dir: Path, lmbda: float | None = None) -> Codec:
             raise RdsweepError(f"{run_dir} holds a variable-rate model: say at which lambda to code (--lmbda, "
                                f"Python lmbda=); it evaluated {', '.join(k.split('@')[1] for k in stored or {})}")
         meta["lmbda"] = float(lmbda)
-        if stored is not None and f"y@{float(lmbda):g}" in stored:
-            entropy = {"y": stored[f"y@{float(lmbda):g}"]}
+        key = next((k for k in stored or {} if _point(k) == float(lmbda)), None)  # a point the run evaluated
+        if key is not None:
+            entropy = {"y": stored[key]}
         else:
             s, params = _trained(run_dir, M, spec, state)
             entropy = {name: layer.to_arrays() for name, layer in M.point(s, params, tail_mass, float(lmbda)).items()}
@@ -156,6 +157,14 @@ def load_codec(run_dir: Path, lmbda: float | None = None) -> Codec:
         entropy = {name: layer.to_arrays() for name, layer in M.entropy_from_training(s, params, tail_mass).items()}
     params = {k: state["params"].get(k) for k in M.stored}
     return Codec.from_parts({**spec, **meta}, params, entropy, str(run_dir))
+
+
+def _point(key: str) -> float | None:
+    """The lambda of a variable-rate run's stored tables ``y@<lambda>``."""
+    try:
+        return float(key.split("@", 1)[1])
+    except (IndexError, ValueError):
+        return None
 
 
 def _checkpoint_bound(cfg) -> int:

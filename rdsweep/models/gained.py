@@ -48,9 +48,10 @@ class GainedConfig(SeedConfig):
         if not 0 < self.lmbda_min < self.lmbda_max <= 1e9 or not 2 <= self.anchors <= 64:
             raise ValueError(f"model.lmbda_min < lmbda_max <= 1e9 and 2 <= anchors <= 64: not {self.lmbda_min}, "
                              f"{self.lmbda_max}, {self.anchors}")
-        if not 1 <= len(self.code_at) <= 64 or not all(self.lmbda_min <= x <= self.lmbda_max for x in self.code_at):
-            raise ValueError(f"model.code_at: 1 to 64 lambdas within [{self.lmbda_min}, {self.lmbda_max}], not "
-                             f"{list(self.code_at)}")
+        if not 1 <= len(self.code_at) <= 64 or not all(self.lmbda_min <= x <= self.lmbda_max for x in self.code_at) \
+                or len({f"{x:g}" for x in self.code_at}) < len(self.code_at):  # distinct records' directories
+            raise ValueError(f"model.code_at: 1 to 64 lambdas, distinct to 6 significant digits, within "
+                             f"[{self.lmbda_min}, {self.lmbda_max}], not {list(self.code_at)}")
 
 
 def interpolate(log_table, lmbda, lmbda_min: float, lmbda_max: float):
@@ -169,7 +170,8 @@ class GainedModel(SeedModel):
     @classmethod
     def entropy_from_training(cls, spec: ModelSpec, params, tail_mass):
         """The operating points ``code_at``, each as its layers keyed ``y@<lambda>``."""
-        return {f"y@{lm:g}": cls.point(spec, params, tail_mass, lm)["y"] for lm in GainedConfig(**spec.model).code_at}
+        return {f"y@{float(lm)!r}": cls.point(spec, params, tail_mass, lm)["y"]
+                for lm in GainedConfig(**spec.model).code_at}
 
     @classmethod
     def entropy_from_arrays(cls, spec: ModelSpec, arrays):
