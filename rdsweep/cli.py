@@ -304,7 +304,7 @@ IMPORTS = {"export": ["rdsweep.codec"], "compress": ["rdsweep.codec", "rdsweep.d
            "baselines": ["rdsweep.analysis.baselines"], "bench": ["rdsweep.experiment.bench"]}
 
 
-def main(argv=None) -> int:
+def main(argv=None, final: bool = False) -> int:
     for stream in (sys.stdout, sys.stderr):  # a path that is not UTF-8 is printed escaped, not a traceback
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
@@ -320,12 +320,12 @@ def main(argv=None) -> int:
                 importlib.import_module(module)
         args.fn(args)
 
-    return report_errors(run)  # Ctrl-C or SIGTERM from the start on: one line, outputs cleaned up
+    return report_errors(run, final=final)  # Ctrl-C or SIGTERM from the start on: one line, outputs cleaned up
 
 
 def command() -> None:
     """The ``rdsweep`` console script: main(), then exit with its status."""
-    exit_now(main())
+    exit_now(main(final=True))
 
 
 if __name__ == "__main__":

@@ -52,10 +52,11 @@ def check_interrupt() -> None:
 
 
 @contextmanager
-def interrupts():
+def interrupts(final: bool = False):
     """SIGINT and SIGTERM raise KeyboardInterrupt inside the block (recorded only, inside ``deferred_interrupts``);
     a KeyboardInterrupt that ends the block (the code's own clean-up done on its way out) prints one line
-    ``rdsweep: interrupted`` and exits 130 at once (``exit_now``). For an entry point's whole run."""
+    ``rdsweep: interrupted`` and exits 130 at once (``exit_now``). For an entry point's whole run. ``final``:
+    the process ends after the block, whose work is done: the signals are then ignored (``_after``)."""
     _received.clear()
     previous = {sig: signal.signal(sig, _terminate) for sig in (signal.SIGINT, signal.SIGTERM)}
     sys.unraisablehook, unraisable = _unraisable(sys.unraisablehook), sys.unraisablehook
@@ -66,14 +67,23 @@ def interrupts():
         print("rdsweep: interrupted", file=sys.stderr)
         exit_now(130)
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        _after(previous, final)
         sys.unraisablehook = unraisable
 
 
-def report_errors(fn, *args) -> int:
+def _after(previous: dict, final: bool) -> None:
+    """The handlers once an entry point's work is done: the previous ones, or, when the process is about to end
+    (``final``), none: SIGINT and SIGTERM ignored. The outputs are written; the interpreter's shutdown (JAX's
+    atexit clean-up, ~0.7 s) would otherwise die by the signal or print a KeyboardInterrupt traceback."""
+    for sig, handler in previous.items():
+        signal.signal(sig, signal.SIG_IGN if final else handler)
+
+
+def report_errors(fn, *args, final: bool = False) -> int:
     """Run fn(*args) for a command-line tool: exit status 0, or 1 with ``rdsweep: error: ...`` on one line
     (130 when interrupted by Ctrl-C or SIGTERM, after the tool's own clean-up has run).
+
+    ``final``: the process ends after it (see ``_after``).
 
     Python warnings raised meanwhile (numpy's overflow in a cast of a hostile value, a library's notice on a
     file about to be refused) are held back: shown after a success, dropped after a failure, whose one line
@@ -99,8 +109,7 @@ def report_errors(fn, *args) -> int:
             print("rdsweep: interrupted", file=sys.stderr)
             return 130
         finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+            _after(previous, final)
             sys.unraisablehook = unraisable
     for w in held:
         warnings.showwarning(w.message, w.category, w.filename, w.lineno, w.file, w.line)

@@ -79,7 +79,7 @@ def run_baselines(dictconfig, out: Path) -> float:
 
 
 def main() -> None:
-    with interrupts():  # SIGINT/SIGTERM: KeyboardInterrupt, deferred while modules load
+    with interrupts(final=True):  # SIGINT/SIGTERM: KeyboardInterrupt, deferred while modules load
         with deferred_interrupts():
             import warnings
 

@@ -1307,13 +1307,7 @@ def _ended_well(code: int, err: str) -> bool:
     return (code, err.splitlines()) in ((0, []), (130, ["rdsweep: interrupted"]))
 
 
-ONCE_DONE = ("the tools and the training entry restore the default handlers once their work is done (report_errors' "
-             "finally, interrupts()' finally): a signal while the interpreter shuts down (JAX's atexit clean_up, "
-             "~0.7 s) kills it (exit -2 for SIGINT, -15 for SIGTERM) or prints a KeyboardInterrupt traceback "
-             "(exit 0); `decompress` too")
-
-
-@pytest.mark.parametrize("case", cases("6 signals", AT_THE_END, (), {name: ONCE_DONE for name in AT_THE_END}))
+@pytest.mark.parametrize("case", cases("6 signals", AT_THE_END))
 def test_a_signal_once_training_is_done(tmp_path, mnist_dir, case):
     """0 to 0.5 s after the run's record is written (the log line naming metrics.json): exit 130 and one line, or
     0 without a word; the record whole."""
@@ -1409,7 +1403,7 @@ def test_an_interrupted_aggregate_leaves_whole_figures(settings_300, tmp_path):
 
 count("7 atomic figures", slow=True)
 
-@pytest.mark.parametrize("case", cases("7 atomic figures", AT_THE_END, (), {name: ONCE_DONE for name in AT_THE_END}))
+@pytest.mark.parametrize("case", cases("7 atomic figures", AT_THE_END))
 def test_a_signal_once_aggregate_is_done(tmp_path, case):
     """0 to 0.5 s after the figures are written (the result line printed): the figures whole, no temp, and the
     exit 0 or 130 with one line, never a death by the signal nor a traceback."""
