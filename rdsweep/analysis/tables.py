@@ -46,7 +46,7 @@ def table1(settings: list) -> str:
                   "| TFC re-run rate | TFC re-run PSNR | dominates TFC re-run | dominates report (its formula) |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for _, r in g.iterrows():
-            lam = int(r["lmbda"]) if float(r["lmbda"]).is_integer() else r["lmbda"]
+            lam = int(r["lmbda"]) if float(r["lmbda"]).is_integer() else f"{r['lmbda']:.6g}"
             rep, ref = REPORT_TABLE1.get(lam), REFERENCE_RERUN.get(lam)
             rate, psnr, rep_psnr = r["rate_info_bits_mean"], r["psnr_db_mean"], r.get("psnr_report_formula_db_mean")
             dom_ref = "-" if ref is None else _yes(rate < ref[0] and psnr > ref[1])
