@@ -33,7 +33,8 @@ def check_run_dir(run_dir: Path) -> None:
             if path.is_symlink() or not path.is_file():
                 raise ForeignRunError(f"{path}: not a regular file (a link, FIFO or directory where a run writes "
                                       "its own file); remove it or give another hydra.run.dir")
-        elif not (entry in RUN_DIRS and path.is_dir() and not path.is_symlink()) and temp_target(entry) not in {*RUN_FILES, *RUN_DIRS}:
+        elif not (entry in RUN_DIRS and path.is_dir() and not path.is_symlink()) \
+                and temp_target(entry) not in {*RUN_FILES, *RUN_DIRS}:
             raise ForeignRunError(f"{run_dir} is not an rdsweep run directory (it holds {entry[:80]!r}); give "
                                   "another hydra.run.dir")
     if (run_dir / CONFIG).is_file():
