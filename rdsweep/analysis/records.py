@@ -152,6 +152,12 @@ def find_runs(dirs) -> tuple[pd.DataFrame, list[str]]:
             df[col] = df[col].astype(object).where(df[col].notna() & (df[col] != ""), "-") if col in df else "-"
         df = df.sort_values(SETTING + ["lmbda", "seed", "run"], key=lambda s: s.map(_sort_key),
                             kind="mergesort").reset_index(drop=True)
+        key = SETTING + ["lmbda", "seed"]  # one run found twice (a copy, or a smoke test's directory under two
+        first = df.groupby(key, sort=False, dropna=False)["run"].transform("first")  # of the directories given)
+        same = df["run"] != first
+        problems += [f"{r}: left out: the same setting, lambda and seed as {f}" for r, f in zip(df["run"][same],
+                                                                                                 first[same])]
+        df = df[~same].reset_index(drop=True)
     return df, problems
 
 

@@ -56,6 +56,7 @@ def run(dictconfig, run_dir: Path) -> dict:
         metrics = finished_record(cfg, resolved, run_dir)
         if metrics is None:
             train_images, test_images = load_data(cfg)
+            check_test_set(run_dir, len(test_images))
             spec = model_spec(cfg, train_images.shape[1:])  # sizes checked before anything is allocated
             saved = checkpoint.matching(run_dir, config.identity(cfg), spec, cfg.train.epochs)
             atomic_write_text(run_dir / CONFIG, OmegaConf.to_yaml(resolved))  # the first write in run_dir
@@ -89,6 +90,20 @@ def _flat(tree, prefix="") -> dict:
     if not isinstance(tree, dict):
         return {prefix[:-1]: tree}
     return {k: v for key, sub in tree.items() for k, v in _flat(sub, f"{prefix}{key}.").items()}
+
+
+def check_test_set(run_dir: Path, test_digits: int) -> None:
+    """ForeignRunError where run_dir's record was coded on another number of test digits (data.test_limit is
+    not in the run's name): evaluating here would replace that record."""
+    if not (run_dir / METRICS).is_file():
+        return
+    try:
+        before = json.loads(read_regular(run_dir / METRICS, 1 << 20, "a run record")).get("test_digits")
+    except (RdsweepError, ValueError, AttributeError, OSError, RecursionError):
+        return  # not a record: the run writes its own over it, as over any unfinished one
+    if isinstance(before, int) and before != test_digits:
+        raise ForeignRunError(f"{run_dir} holds this run's record on {before} test digits, not {test_digits} "
+                              "(data.test_limit): give another hydra.run.dir, or delete its metrics.json")
 
 
 def finished_record(cfg, resolved: dict, run_dir: Path) -> dict | None:

@@ -138,3 +138,17 @@ def test_a_seed_pair_without_a_bd_rate_is_named_not_silently_dropped():
     row = bd_table([("ours", learned)], [("codec", anchor)])[0].iloc[0]
     assert row["bd_pairs"] == 2 and "1 of 3 seed pairs undefined (fewer than 4 lossy points)" in row["note"]
     assert row["bd_rate_pct"] < 0
+
+
+def test_one_run_found_under_two_directories_counts_once(tmp_path):
+    """The same setting, lambda and seed in two directories given (a copy, a smoke test under runs/ and a
+    sweep): one row, one warning naming both; seeds that differ still average."""
+    for top in ("runs", "sweeps"):
+        put(tmp_path / top, "a/lmbda=300", {**GOOD, "seed": 0})
+    put(tmp_path / "sweeps", "b/lmbda=300", {**GOOD, "seed": 1, "rate_info_bits": 14.0})
+    r = run_tool("aggregate", tmp_path / "runs", tmp_path / "sweeps", "--out", tmp_path / "out")
+    assert r.returncode == 0 and r.stdout.startswith("2 runs (1 left out)"), r
+    assert [ln for ln in r.stderr.splitlines() if f"{tmp_path / 'sweeps' / 'a' / 'lmbda=300'}: left out: the same "
+            f"setting, lambda and seed as {tmp_path / 'runs' / 'a' / 'lmbda=300'}" in ln], r.stderr
+    summary = pd.read_csv(tmp_path / "out" / "rd_summary.csv")
+    assert list(summary["n_seeds"]) == [2] and list(summary["rate_info_bits_mean"]) == [13.0]

@@ -108,3 +108,15 @@ def test_report_figures_from_a_run(trained_run, tmp_path):
     assert {p.name for p in tmp_path.glob("*.png")} == {
         "sample_digit.png", "quantization_noise.png", "noisy_reconstruction.png", "decoded.png",
         "random_strings.png", "strings_hex.png", "digits_by_cost.png"}
+
+
+def test_another_test_limit_does_not_replace_the_record(trained_run, tmp_path):
+    """data.test_limit is not in the run's name: the same run directory evaluated on another number of test
+    digits would replace the record; it is refused in one line, the record kept."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained_run, run_dir)
+    before = (run_dir / "metrics.json").read_bytes()
+    r = run_train("lmbda=500", *[a if not a.startswith("data.test_limit") else "data.test_limit=100" for a in QUICK],
+                  f"hydra.run.dir={run_dir}")
+    one_error_line(r, "holds this run's record on 200 test digits, not 100 (data.test_limit)")
+    assert (run_dir / "metrics.json").read_bytes() == before
