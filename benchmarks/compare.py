@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from rdsweep.provenance import cpu
+
 HERE = Path(__file__).resolve().parent
 PEER_PACKAGES = ["tensorflow-cpu==2.14.1", "tensorflow-compression==2.14.1", "tensorflow-probability==0.22.1"]
 
@@ -50,11 +52,11 @@ def run_peer(python, data, lmbda, epochs, limit) -> dict:
     return {**json.loads(out.strip().splitlines()[-1]), "wall_s": time.perf_counter() - t}
 
 
-def run_ours(data, lmbda, epochs, limit, prior) -> dict:
+def run_ours(data, lmbda, epochs, limit, prior, precision) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         subprocess.run([sys.executable, "-m", "rdsweep", f"lmbda={lmbda}", f"train.epochs={epochs}", f"prior={prior}",
-                        f"data.dir={data}", "progress=false", f"hydra.run.dir={tmp}",
+                        f"data.dir={data}", "progress=false", f"hydra.run.dir={tmp}", f"train.precision={precision}",
                         *([f"data.train_limit={limit}"] if limit else [])], check=True, capture_output=True)
         wall = time.perf_counter() - t
         m = json.loads((Path(tmp) / "metrics.json").read_text())
@@ -73,6 +75,8 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--prior", default="logistic", help="ours (the reference is logistic)")
     ap.add_argument("--data-dir", default=os.environ.get("RDSWEEP_DATA_DIR", "data/mnist"))
+    ap.add_argument("--precision", choices=["float32", "bf16"], default="float32",
+                    help="ours: train.precision (the reference trains in float32, as its users run it)")
     ap.add_argument("--sweep", action="store_true", help="also time the 4-lambda x 5-epoch sweep")
     ap.add_argument("--sweep-args", default="", help="extra overrides for our sweep, e.g. 'hydra/launcher=joblib'")
     args = ap.parse_args(argv)
@@ -80,12 +84,13 @@ def main(argv=None) -> int:
     keys = ["train_digits_per_s", "compress_digits_per_s", "decompress_digits_per_s"]
     ours, peer = [], []
     for r in range(args.repeats):
-        ours.append(run_ours(args.data_dir, args.lmbda, args.epochs, args.train_limit, args.prior))
+        ours.append(run_ours(args.data_dir, args.lmbda, args.epochs, args.train_limit, args.prior, args.precision))
         peer.append(run_peer(python, args.data_dir, args.lmbda, args.epochs, args.train_limit))
         print(f"repeat {r + 1}: ours " + ", ".join(f"{k} {ours[-1][k]:,.0f}" for k in keys) +
               "; reference " + ", ".join(f"{k} {peer[-1][k]:,.0f}" for k in keys), file=sys.stderr)
-    print(f"lmbda {args.lmbda:g}, {args.epochs} epochs on {args.train_limit or 60000} digits, ours prior={args.prior}; "
-          f"medians of {args.repeats}; {os.cpu_count()} cores")
+    name, flags = cpu()
+    print(f"lmbda {args.lmbda:g}, {args.epochs} epochs on {args.train_limit or 60000} digits, ours prior={args.prior} "
+          f"precision={args.precision}; medians of {args.repeats}; {os.cpu_count()} cores, {name} [{' '.join(flags)}]")
     print("| figure | rdsweep | TFC reference | ratio |\n|---|---|---|---|")
     for k in keys:
         a, b = statistics.median(x[k] for x in ours), statistics.median(x[k] for x in peer)
