@@ -57,16 +57,12 @@ def cmd_compress(args) -> None:
     import rdsweep
     from rdsweep.data.images import read_images
     from rdsweep.files import atomic_write_bytes, check_output
-    from rdsweep.formats import container
 
     pngs = sorted(p for p in args.input.iterdir() if p.suffix.lower() == ".png") if args.input.is_dir() else []
     check_output(args.output, [args.input, *_model_inputs(args.model), *pngs], args.force)  # PNGs are inputs too
     codec = rdsweep.load(args.model, args.lmbda)
     images, names = read_images(args.input, codec.shape, codec.most_images())  # bounded before reading
-    if len(images) == 0:
-        raise RdsweepError("no images to compress")
-    if names is not None:
-        container.check_names(names, len(images))
+    codec.check_file(len(images), names)  # before encoding
     n, symbols = len(images), codec.encode(images)
     del images  # the symbols stand for them from here (memory: the most images one file holds)
     data = codec.compress_symbols(symbols, n, names)

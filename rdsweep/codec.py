@@ -241,15 +241,20 @@ class Codec:
         """uint8 images (N, H, W, C), or (N, H, W) for one channel -> the bytes of an .rds file; ``names``: the
         images' file names (N distinct file names), kept in the file, or None."""
         images = self.images(images)
-        if len(images) == 0:
-            raise RdsweepError("no images to compress")
-        self.check_count(len(images))
-        if names is not None:
-            container.check_names(names, len(images))
+        self.check_file(len(images), names)  # before encoding
         return self.compress_symbols(self.encode(images), len(images), names)
+
+    def check_file(self, n: int, names=None) -> None:
+        """RdsweepError unless N images (and their names) make one .rds file: 1 to ``most_images``."""
+        if n == 0:
+            raise RdsweepError("no images to compress")
+        self.check_count(n)
+        if names is not None:
+            container.check_names(names, n)
 
     def compress_symbols(self, symbols: dict, n: int, names=None) -> bytes:
         """``compress`` of images already encoded (``encode``: N of them)."""
+        self.check_file(n, names)
         return container.pack(self.pack(symbols), n, self.shape, self.fingerprint, names)
 
     def decompress(self, data: bytes, legacy: bool = False) -> np.ndarray:

@@ -106,39 +106,44 @@ class HyperpriorModel(SeedModel):
     name = "hyperprior"
     Config = HyperpriorConfig
     Net = HyperpriorNet
+    Conditional = ConditionalGaussian  # y's coding, given the side symbols
     stored = ("analysis", "synthesis", "hyper_analysis")
 
     @classmethod
     def check(cls, spec: ModelSpec, tail_mass: float = 2.0**-8) -> None:
         super().check(spec, tail_mass)
-        cfg = HyperpriorConfig(**spec.model)
-        ConditionalGaussian.check_size(cfg.scale_min, cfg.scale_max, cfg.num_scales, tail_mass)
+        cfg = cls.Config(**spec.model)
+        cls.Conditional.check_size(cfg.scale_min, cfg.scale_max, cfg.num_scales, tail_mass)
 
     @classmethod
     def entropy_from_training(cls, spec: ModelSpec, params, tail_mass):
-        cfg = HyperpriorConfig(**spec.model)
+        cfg = cls.Config(**spec.model)
         side = FactorizedEntropy.from_density(make_density(spec.prior, cfg.hyper_dims), params["entropy"], tail_mass)
         hs = params["hyper_synthesis"]
         dense = [(hs[k]["kernel"], hs[k]["bias"]) for k in ("dense1", "dense2")]
-        y = ConditionalGaussian.build(dense, side.offset, spec.latent_dims, cfg.scale_min, cfg.scale_max,
-                                      cfg.num_scales, tail_mass)
+        y = cls.Conditional.build(dense, side.offset, spec.latent_dims, cfg.scale_min, cfg.scale_max,
+                                  cfg.num_scales, tail_mass)
         return {"side": side, "y": y}
 
     @classmethod
     def entropy_from_arrays(cls, spec: ModelSpec, arrays):
-        side_dims = spec.model.get("hyper_dims", HyperpriorConfig.hyper_dims)
+        side_dims = spec.model.get("hyper_dims", cls.Config.hyper_dims)
         side = FactorizedEntropy.from_arrays(arrays["side"], side_dims, "coding tables of the side information")
-        y = ConditionalGaussian.from_arrays(arrays["y"], side_dims, spec.latent_dims, "conditional tables of y")
-        scales = spec.model.get("num_scales", HyperpriorConfig.num_scales)
+        y = cls.Conditional.from_arrays(arrays["y"], side_dims, spec.latent_dims, "conditional tables of y")
+        scales = spec.model.get("num_scales", cls.Config.num_scales)
         if y.tables.rows != scales:
             raise RdsweepError(f"conditional tables of y: {y.tables.rows} rows, the config says {scales} scales")
         return {"side": side, "y": y}
 
-    def encode(self, images):
+    def latents(self, images) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 images -> (y, z), float32 (N, latent_dims) and (N, hyper_dims)."""
         if not hasattr(self, "_encode"):
             self._encode = self.jit(lambda net, x: net.encode(images_to_input(x)))
         yz = batched(self._encode, images, self.batch)
-        y, z = yz[:, : self.spec.latent_dims], yz[:, self.spec.latent_dims:]
+        return yz[:, : self.spec.latent_dims], yz[:, self.spec.latent_dims:]
+
+    def encode(self, images):
+        y, z = self.latents(images)
         return {"side": self.entropy["side"].quantize(z), "y": self.entropy["y"].quantize(y)}
 
     def context(self, layer, decoded):

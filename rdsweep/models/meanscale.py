@@ -19,11 +19,9 @@ import numpy as np
 
 from rdsweep.entropy.conditional import ConditionalMeanGaussian, gaussian_bits, scale_of
 from rdsweep.entropy.densities import make_density
-from rdsweep.entropy.factorized import FactorizedEntropy
-from rdsweep.errors import RdsweepError
-from rdsweep.models.base import ModelSpec, batched, register
+from rdsweep.models.base import register
 from rdsweep.models.hyperprior import HyperpriorConfig, HyperpriorModel
-from rdsweep.models.layers import glorot, images_to_input, training_latents
+from rdsweep.models.layers import glorot, training_latents
 from rdsweep.models.seed import Analysis, Synthesis
 
 
@@ -106,32 +104,10 @@ class MeanScaleModel(HyperpriorModel):
     name = "meanscale"
     Config = MeanScaleConfig
     Net = MeanScaleNet
-
-    @classmethod
-    def entropy_from_training(cls, spec: ModelSpec, params, tail_mass):
-        cfg = MeanScaleConfig(**spec.model)
-        side = FactorizedEntropy.from_density(make_density(spec.prior, cfg.hyper_dims), params["entropy"], tail_mass)
-        hs = params["hyper_synthesis"]
-        dense = [(hs[k]["kernel"], hs[k]["bias"]) for k in ("dense1", "dense2")]
-        y = ConditionalMeanGaussian.build(dense, side.offset, spec.latent_dims, cfg.scale_min, cfg.scale_max,
-                                          cfg.num_scales, tail_mass)
-        return {"side": side, "y": y}
-
-    @classmethod
-    def entropy_from_arrays(cls, spec: ModelSpec, arrays):
-        side_dims = spec.model.get("hyper_dims", MeanScaleConfig.hyper_dims)
-        side = FactorizedEntropy.from_arrays(arrays["side"], side_dims, "coding tables of the side information")
-        y = ConditionalMeanGaussian.from_arrays(arrays["y"], side_dims, spec.latent_dims, "conditional tables of y")
-        scales = spec.model.get("num_scales", MeanScaleConfig.num_scales)
-        if y.tables.rows != scales:
-            raise RdsweepError(f"conditional tables of y: {y.tables.rows} rows, the config says {scales} scales")
-        return {"side": side, "y": y}
+    Conditional = ConditionalMeanGaussian
 
     def encode(self, images):
-        if not hasattr(self, "_encode"):
-            self._encode = self.jit(lambda net, x: net.encode(images_to_input(x)))
-        yz = batched(self._encode, images, self.batch)
-        y, z = yz[:, : self.spec.latent_dims], yz[:, self.spec.latent_dims:]
+        y, z = self.latents(images)
         side = self.entropy["side"].quantize(z)
         return {"side": side, "y": self.entropy["y"].quantize(y, self.entropy["y"].means(side))}
 

@@ -125,10 +125,11 @@ def refused(r: Result, message: str = "") -> None:
     assert r.maxrss_mb < LIMIT_MB, r
 
 
-def expect_refusal(args, message, watch, absent=(), **kw) -> Result:
-    """Run a command that must be refused; nothing under watch changes and nothing in absent exists after."""
+def expect_refusal(args, message, watch, absent=(), runner=None, **kw) -> Result:
+    """Run a command (``runner``, default ``run``) that must be refused; nothing under watch changes and nothing
+    in absent exists after."""
     before = snapshot(*watch)
-    r = run(*args, **kw)
+    r = (runner or run)(*args, **kw)
     refused(r, message)
     after = snapshot(*watch)
     assert after == before, {k: (before.get(k), after.get(k)) for k in set(before) | set(after)

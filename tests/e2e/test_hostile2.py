@@ -105,15 +105,7 @@ def launch(*args, module="rdsweep.cli", cwd=ROOT, timeout=180, limit_mb=LIMIT_MB
 
 def refuse(args, message, watch, absent=(), **kw) -> Result:
     """``expect_refusal`` through ``launch`` (resource limits, bytes arguments)."""
-    before = snapshot(*watch)
-    r = launch(*args, **kw)
-    refused(r, message)
-    after = snapshot(*watch)
-    assert after == before, {k: (before.get(k), after.get(k)) for k in set(before) | set(after)
-                             if before.get(k) != after.get(k)}
-    for p in absent:
-        assert not os.path.lexists(p), f"{p} exists after a failure"
-    return r
+    return expect_refusal(args, message, watch, absent, runner=launch, **kw)
 
 
 def no_traceback(r: Result) -> None:
