@@ -102,9 +102,9 @@ def main() -> None:
         try:
             if any(a in ("--help", "-h") for a in sys.argv[1:]):
                 return print_help()
-            placed = place(sys.argv[1:])  # target_bits: each target's lambda searched for first (its runs: the
+            placed = place(sys.argv[1:])  # target_bits: the search, then the placed sweep, as child commands (the
             if placed is not None:  # user's environment, before the next line)
-                sys.argv[1:] = placed
+                sys.exit(placed)
             os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises instead of printing; we print one line
             precheck(sys.argv[1:])
             task()

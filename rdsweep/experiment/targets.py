@@ -12,6 +12,12 @@ The search runs go to ``<sweep dir>-search/round<k>/`` (their records say ``sear
 leaves them out), with ``search.json`` (every point, the lambdas found, the search's cost in run seconds) and one
 config per target (``conf/point/t<bits>.yaml``: ``target_bits`` and ``lmbda``). The sweep itself then runs over
 ``+point=...`` x the other swept values (seeds, ...): each record keeps ``target_bits`` next to ``lmbda``.
+
+The search sees one seed; the sweep's mean is over all of them, and where the curve is steep (the knee at a few
+bits/digit) the seeds' spread moves that mean by more than the search's tolerance. So the sweep settles itself:
+a target whose mean rate over the sweep's seeds landed further than ``SETTLE`` from it is moved once more, from
+that mean along the first seed's local slope (the seeds' curves taken as parallel in log-log), and run again for
+every seed; its first runs move to ``<sweep dir>-search/settle<k>/`` as search runs (counted in the cost).
 """
 from __future__ import annotations
 
@@ -29,7 +35,9 @@ from rdsweep.errors import RdsweepError
 SLOPE = 0.9  # d log rate / d log lambda of the seed model's Table-1 curve (the first guesses, one-point fits)
 ANCHOR = (1000.0, 24.0)  # (lambda, bits/digit) of that curve: the first guesses
 ROUNDS = 2
-TOLERANCE = 0.05
+TOLERANCE = 0.05  # a search run this close to a target places it
+SETTLE = 0.10  # a target whose seed-mean rate lands further than this from it is moved and run again
+CORRECTIONS = 1  # how many times at most
 
 
 def guess(target: float) -> float:
@@ -49,20 +57,36 @@ def fit(points: list[tuple[float, float]], target: float) -> float:
 
 
 def _fit(points: list[tuple[float, float]], target: float) -> float:
+    seg = _segment(points, math.log(target))
+    if seg is None:
+        return guess(target)
+    x, y, slope = seg
+    return float(math.exp(x + (math.log(target) - y) / slope))
+
+
+def _segment(points: list[tuple[float, float]], t: float) -> tuple[float, float, float] | None:
+    """(log lambda, log rate, slope) of the piecewise-linear log-log fit's segment holding log rate ``t`` (or
+    the end segment beyond the points; SLOPE through a single point); None without points."""
     pts = sorted((lm, r) for lm, r in points if r > 0 and lm > 0)
     mono = [pts[0]] if pts else []
     for lm, r in pts[1:]:
         if r > mono[-1][1] and lm > mono[-1][0]:
             mono.append((lm, r))
     if not mono:
-        return guess(target)
+        return None
     x, y = np.log([p[0] for p in mono]), np.log([p[1] for p in mono])
-    t = math.log(target)
     if len(mono) == 1:
-        return float(math.exp(x[0] + (t - y[0]) / SLOPE))
+        return float(x[0]), float(y[0]), SLOPE
     i = int(np.clip(np.searchsorted(y, t) - 1, 0, len(mono) - 2))  # the segment holding t (or the end one)
-    slope = max((y[i + 1] - y[i]) / (x[i + 1] - x[i]), MIN_SLOPE)
-    return float(math.exp(x[i] + (t - y[i]) / slope))
+    return float(x[i]), float(y[i]), max((y[i + 1] - y[i]) / (x[i + 1] - x[i]), MIN_SLOPE)
+
+
+def correct(points: list[tuple[float, float]], lmbda: float, mean: float, target: float) -> float:
+    """The lambda for ``target`` from a mean rate ``mean`` (over seeds) measured at ``lmbda``: that point moved
+    along the local slope of the fit through ``points`` (the first seed's), at most MAX_STEP away."""
+    seg = _segment(points, math.log(mean))
+    slope = seg[2] if seg is not None else SLOPE
+    return float(np.clip(lmbda * (target / mean) ** (1 / slope), lmbda / MAX_STEP, lmbda * MAX_STEP))
 
 
 def _split(argv: list[str]):
@@ -115,17 +139,38 @@ def _measured(round_dir: Path) -> list[dict]:
     return out
 
 
-def place(argv: list[str], rounds: int = ROUNDS, tolerance: float = TOLERANCE) -> list[str] | None:
-    """For a command line sweeping ``target_bits``: run the search and return the command line of the sweep
-    over the placed points; None for any other command line."""
+def place(argv: list[str], rounds: int = ROUNDS, tolerance: float = TOLERANCE) -> int | None:
+    """For a command line sweeping ``target_bits``: the search, the sweep over the placed points, then up to
+    CORRECTIONS settling steps; the last sweep's exit status. None for any other command line (nothing run)."""
     split = _split(argv)
     if split is None:
         return None
     targets, given_seeds, rest = split
     sweep_dir, params = _composed(rest)
     seeds = given_seeds or str(params.get("seed", "0")).split(",")
-    seed = seeds[0]
     search = Path(str(sweep_dir) + "-search")
+    lambdas, points = _search(targets, seeds[0], rest, search, rounds, tolerance)
+    write_points(search, lambdas, points)
+    sweep = [sys.executable, "-m", "rdsweep", "-m", *rest, *([f"seed={','.join(given_seeds)}"] if given_seeds else []),
+             *(["~hydra.sweeper.params.lmbda"] if "lmbda" in params else []),  # an experiment's lambdas: replaced
+             f"hydra.searchpath=[file://conf,file://{(search / 'conf').resolve()}]"]
+    todo, status = list(targets), 0
+    for k in range(1, CORRECTIONS + 2):
+        settled = search / f"settle{k}"
+        runs = [t for t in todo if not _records(settled, t, lambdas[t])]  # a resumed sweep: moved ones are done
+        if runs:
+            status = subprocess.run([*sweep, f"+point={','.join(point_name(t) for t in runs)}"]).returncode
+        if k > CORRECTIONS:
+            break
+        todo = settle(sweep_dir, settled, todo, lambdas, points)
+        if not todo:
+            break
+        write_points(search, lambdas, points)
+    return status
+
+
+def _search(targets, seed, rest, search: Path, rounds: int, tolerance: float) -> tuple[dict, list]:
+    """({target: lambda}, every measured point): rounds of full runs on ``seed`` in ``search``/round<k>."""
     points, lambdas, open_targets = [], {}, list(targets)
     for r in range(1, rounds + 1):
         tries = {t: (guess(t) if not points else fit([(p["lmbda"], p["rate_info_bits"]) for p in points], t))
@@ -152,11 +197,53 @@ def place(argv: list[str], rounds: int = ROUNDS, tolerance: float = TOLERANCE) -
             break
     for t in open_targets:
         lambdas[t] = fit([(p["lmbda"], p["rate_info_bits"]) for p in points], t)
-    write_points(search, lambdas, points)
-    return ["-m", *rest, *([f"seed={','.join(given_seeds)}"] if given_seeds else []),
-            *(["~hydra.sweeper.params.lmbda"] if "lmbda" in params else []),  # an experiment's lambdas: replaced
-            f"+point={','.join(point_name(t) for t in targets)}",
-            f"hydra.searchpath=[file://conf,file://{(search / 'conf').resolve()}]"]
+    return lambdas, points
+
+
+def settle(sweep_dir: Path, settled: Path, todo: list, lambdas: dict, points: list, limit: float = SETTLE) -> list:
+    """The targets of ``todo`` whose mean rate over the sweep's runs (in ``sweep_dir``, or already moved to
+    ``settled``) lies further than ``limit`` from them. Each gets its corrected lambda in ``lambdas`` and its
+    mean as a point (``round: settle<k>``, its runs' seconds) in ``points``; its runs move to ``settled`` as search
+    runs (their records marked ``search: true``). A target without runs is left alone."""
+    from rdsweep.files import atomic_write_text, rename_noreplace
+
+    missed = []
+    first = [(p["lmbda"], p["rate_info_bits"]) for p in points if isinstance(p.get("round"), int)]
+    for t in todo:
+        recs = _records(settled, t, lambdas[t]) or _records(sweep_dir, t, lambdas[t])
+        if not recs:
+            continue
+        mean = float(np.mean([m["rate_info_bits"] for _, m in recs]))
+        if abs(mean / t - 1) <= limit:
+            continue
+        for path, m in recs:
+            if not path.is_relative_to(settled):
+                moved = settled / path.parent.relative_to(sweep_dir)
+                moved.parent.mkdir(parents=True, exist_ok=True)
+                rename_noreplace(path.parent, moved)
+                atomic_write_text(moved / path.name, json.dumps({**m, "search": True}, indent=2) + "\n")
+        points.append({"lmbda": lambdas[t], "rate_info_bits": mean, "seeds": len(recs), "round": settled.name,
+                       "wall_s": sum(m.get("wall_s") or 0.0 for _, m in recs), "target_bits": t})
+        corrected = correct(first, lambdas[t], mean, t)
+        print(f"rdsweep: target {t:g} landed at {mean:.3g} bits/digit over {len(recs)} seed(s) ({100 * (mean / t - 1):+.1f} %, "
+              f"more than {100 * limit:g} %): lambda {lambdas[t]:g} -> {corrected:g}, run again", file=sys.stderr)
+        lambdas[t] = corrected
+        missed.append(t)
+    return missed
+
+
+def _records(top: Path, target: float, lmbda: float) -> list[tuple[Path, dict]]:
+    """(metrics.json path, record) of the runs below ``top`` placed at ``target`` with ``lmbda``."""
+    out = []
+    for path in sorted(top.rglob("metrics.json")) if top.is_dir() else []:
+        try:
+            m = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(m, dict) and m.get("target_bits") == target and isinstance(m.get("lmbda"), (int, float)) \
+                and math.isclose(m["lmbda"], lmbda, rel_tol=1e-6) and isinstance(m.get("rate_info_bits"), (int, float)):
+            out.append((path, m))
+    return out
 
 
 def point_name(target: float) -> str:
@@ -174,5 +261,6 @@ def write_points(search: Path, lambdas: dict, points: list) -> None:
                           f"target_bits: {t!r}\nlmbda: {lm!r}\n")
     cost = sum(p["wall_s"] or 0.0 for p in points)
     atomic_write_text(search / "search.json", json.dumps(
-        {"lambdas": {f"{t:g}": lm for t, lm in lambdas.items()}, "points": points, "search_runs": len(points),
+        {"lambdas": {f"{t:g}": lm for t, lm in lambdas.items()}, "points": points,
+         "search_runs": sum(p.get("seeds", 1) for p in points),
          "search_run_s": cost}, indent=2) + "\n")

@@ -27,6 +27,43 @@ def test_the_fit_is_bounded_and_survives_a_flat_or_falling_curve():
     assert 100 < falling < 3000 and np.isfinite(falling)
 
 
+def test_a_seed_mean_off_target_is_moved_along_the_first_seeds_slope():
+    first = [(100.0, 1.0), (200.0, 16.0)]  # a knee: slope 4 in log-log
+    assert targets.correct(first, 150.0, 5.0, 4.0) == pytest.approx(150 * 0.8 ** 0.25, rel=1e-9)
+    assert targets.correct([], 150.0, 5.0, 4.0) == pytest.approx(150 * 0.8 ** (1 / targets.SLOPE), rel=1e-9)
+
+
+def _record(top, seed, target, lmbda, rate):
+    run = top / f"mnist-s{seed}" / f"lmbda={lmbda:g}"
+    run.mkdir(parents=True)
+    (run / "checkpoint.msgpack").write_bytes(b"kept")
+    (run / "metrics.json").write_text(json.dumps({"target_bits": target, "lmbda": lmbda, "seed": seed,
+                                                  "rate_info_bits": rate, "wall_s": 10.0}))
+    return run
+
+
+def test_settling_moves_a_missed_targets_runs_into_the_search_and_corrects_its_lambda(tmp_path):
+    sweep, settled = tmp_path / "sweep", tmp_path / "sweep-search" / "settle1"
+    for seed, rate in enumerate((4.1, 5.0, 4.3)):  # mean 4.47: +11.7 %
+        _record(sweep, seed, 4.0, 231.9, rate)
+    kept = [_record(sweep, seed, 8.0, 323.8, rate) for seed, rate in enumerate((7.9, 8.2, 7.6))]  # -2.5 %: stays
+    other = _record(sweep, 0, None, 500.0, 13.0)  # a run of another sweep in the same directory: untouched
+    lambdas, points = {4.0: 231.9, 8.0: 323.8}, [{"lmbda": 137.0, "rate_info_bits": 0.5, "round": 1},
+                                                  {"lmbda": 248.0, "rate_info_bits": 5.3, "round": 2}]
+    assert targets.settle(sweep, settled, [4.0, 8.0], lambdas, points) == [4.0]
+    assert lambdas[8.0] == 323.8 and 137 < lambdas[4.0] < 231.9
+    assert all((r / "metrics.json").is_file() for r in kept) and (other / "metrics.json").is_file()
+    moved = sorted(settled.rglob("metrics.json"))
+    assert len(moved) == 3 and not any(sweep.rglob("lmbda=231.9"))
+    assert all(json.loads(p.read_text())["search"] is True for p in moved)
+    assert all((p.parent / "checkpoint.msgpack").read_bytes() == b"kept" for p in moved)
+    assert points[-1]["seeds"] == 3 and points[-1]["rate_info_bits"] == pytest.approx(4.4667, rel=1e-4)
+    again = [dict(p) for p in points[:2]]  # a resumed sweep: the moved runs are found where they went
+    lambdas_again = {4.0: 231.9, 8.0: 323.8}
+    assert targets.settle(sweep, settled, [4.0, 8.0], lambdas_again, again) == [4.0]
+    assert lambdas_again[4.0] == pytest.approx(lambdas[4.0]) and len(list(settled.rglob("metrics.json"))) == 3
+
+
 @pytest.mark.parametrize("argv,message", [
     (["target_bits=8"], "run it with -m"),
     (["-m", "target_bits=8,16", "lmbda=100"], "give target_bits or lmbda, not both"),
