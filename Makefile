@@ -20,6 +20,7 @@ SWEEPS ?= $(if $(strip $(TARGET_BITS)),$(TARGETS),outputs/sweeps)
 RUNS ?= outputs/runs
 BASELINES ?= outputs/baselines
 HIGHRATE ?= outputs/highrate
+BEST ?= outputs/best
 RUN ?= $(SWEEPS)/mnist-$(or $(MODEL),seed)-$(or $(PRIOR),deep_factorized)-mae-d50-e$(or $(EPOCHS),5)-s0/lmbda=2000
 TEST_JOBS ?= 2
 LAUNCHER ?= basic# basic (one job at a time), joblib (local processes), slurm (PARTITION=...)
@@ -44,10 +45,10 @@ HERE := $(shell $(PYTHON) -c 'import sys; sys.path.pop(0); import importlib.util
 # the run directories the table is made of: those that exist when the recipe runs (a sweep makes its own first)
 # after a sweep (exit status in $$status): the table, unless the sweep failed before any run finished
 AFTER = status=$$?; [ $$status -ne 0 ] && [ -z "$$(find $(1) -name metrics.json 2>/dev/null | head -n 1)" ] && exit $$status;
-TABLE = $(RDSWEEP) aggregate $$(for d in $(sort $(SWEEPS) outputs/sweeps $(TARGETS)) $(RUNS) $(HIGHRATE) $(BASELINES); \
+TABLE = $(RDSWEEP) aggregate $$(for d in $(sort $(SWEEPS) outputs/sweeps $(TARGETS)) $(RUNS) $(BEST) $(HIGHRATE) $(BASELINES); \
   do [ -d $$d ] && echo $$d; done) --out $(SWEEPS)
 
-.PHONY: install run sweep table baselines figures highrate-sweep latent-sweep bench bench-peer test test-all test-cluster clean
+.PHONY: install run sweep table baselines figures best-sweep highrate-sweep latent-sweep bench bench-peer test test-all test-cluster clean
 
 install: $(STAMP)
 $(STAMP): pyproject.toml $(if $(HERE),,FORCE)
@@ -62,7 +63,7 @@ sweep: $(STAMP)          ## the main job: conf/experiment/table1.yaml (x SEEDS; 
 	$(TRAIN) -m +experiment=table1 hydra.sweep.dir=$(SWEEPS) $(OVERRIDES) $(HYDRA_LAUNCHER) $(ARGS); \
 	$(call AFTER,$(SWEEPS)) mkdir -p $(SWEEPS) && $(TABLE) && exit $$status
 
-table: $(STAMP)          ## re-aggregate the runs in SWEEPS, RUNS, HIGHRATE, BASELINES -> rd.csv, table1.md, rd_curve, bd.csv
+table: $(STAMP)          ## re-aggregate the runs in SWEEPS, RUNS, BEST, HIGHRATE, BASELINES -> rd.csv, table1.md, rd_curve, bd.csv
 	@mkdir -p $(SWEEPS)
 	$(TABLE)
 
@@ -73,6 +74,10 @@ baselines: $(STAMP)      ## conf/experiment/baselines.yaml: DCT, 8x8 DCT, PCA, P
 
 figures: $(STAMP)        ## the report's figures from one trained run (default: the sweep's lambda=2000 run)
 	$(RDSWEEP) figures $(RUN)
+
+best-sweep: $(STAMP)     ## conf/experiment/best.yaml (hyperprior, mixed, cosine from 3e-3; Table 1's lambdas) -> BEST, then the table
+	$(TRAIN) -m +experiment=best hydra.sweep.dir=$(BEST) $(OVERRIDES) $(HYDRA_LAUNCHER) $(ARGS); \
+	$(call AFTER,$(BEST)) mkdir -p $(SWEEPS) && $(TABLE) && exit $$status
 
 highrate-sweep: $(STAMP) ## conf/experiment/highrate.yaml (MSE, latent 256, 126 epochs, cosine) -> HIGHRATE, then the table
 	$(TRAIN) -m +experiment=highrate hydra.sweep.dir=$(HIGHRATE) $(OVERRIDES) $(HYDRA_LAUNCHER) $(ARGS); \

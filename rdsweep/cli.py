@@ -4,6 +4,7 @@
     rdsweep compress IMAGES -m model.rdsm -o out.rds
     rdsweep decompress out.rds -m model.rdsm -o out.npy|DIR
     rdsweep aggregate DIR... [--out DIR]        rdsweep figures RUN_DIR
+    rdsweep sideinfo RUN_DIR...
     rdsweep baselines [--out DIR]               rdsweep bench
 
 (Training: ``rdsweep-train lmbda=...`` or ``python -m rdsweep lmbda=...``.) Every failure is one line
@@ -167,6 +168,12 @@ def cmd_aggregate(args) -> None:
     aggregate(args.dirs, args.out or args.dirs[0])
 
 
+def cmd_sideinfo(args) -> None:
+    from rdsweep.analysis.sideinfo import report
+
+    print("\n".join(report(args.run_dirs)))
+
+
 def cmd_figures(args) -> None:
     from rdsweep.analysis.figures import make_figures
 
@@ -259,6 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--out", type=Path, help="where to write (default: the first directory)")
     a.set_defaults(fn=cmd_aggregate)
 
+    si = sub.add_parser("sideinfo", help="what side information could save a trained run (empirical entropies)")
+    si.add_argument("run_dirs", nargs="+", type=Path, help="trained run directories")
+    si.set_defaults(fn=cmd_sideinfo)
+
     f = sub.add_parser("figures", help="the report's figures from one trained run")
     f.add_argument("run_dir", type=Path, help="a trained run directory")
     f.add_argument("--out", type=Path, help="default: RUN_DIR/figures")
@@ -296,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
 # what each command imports (JAX, pandas, ...): imported first, with Ctrl-C and SIGTERM deferred to the end
 IMPORTS = {"export": ["rdsweep.codec"], "compress": ["rdsweep.codec", "rdsweep.data.images"],
            "decompress": ["rdsweep.codec", "rdsweep.data.images"], "aggregate": ["rdsweep.analysis.aggregate"],
-           "figures": ["rdsweep.analysis.figures"], "info": ["rdsweep.codec"],
+           "figures": ["rdsweep.analysis.figures"], "sideinfo": ["rdsweep.analysis.sideinfo", "rdsweep.codec"], "info": ["rdsweep.codec"],
            "baselines": ["rdsweep.analysis.baselines"], "bench": ["rdsweep.experiment.bench"]}
 
 

@@ -225,8 +225,9 @@ def settle(sweep_dir: Path, settled: Path, todo: list, lambdas: dict, points: li
         points.append({"lmbda": lambdas[t], "rate_info_bits": mean, "seeds": len(recs), "round": settled.name,
                        "wall_s": sum(m.get("wall_s") or 0.0 for _, m in recs), "target_bits": t})
         corrected = correct(first, lambdas[t], mean, t)
-        print(f"rdsweep: target {t:g} landed at {mean:.3g} bits/digit over {len(recs)} seed(s) ({100 * (mean / t - 1):+.1f} %, "
-              f"more than {100 * limit:g} %): lambda {lambdas[t]:g} -> {corrected:g}, run again", file=sys.stderr)
+        print(f"rdsweep: target {t:g} landed at {mean:.3g} bits/digit over {len(recs)} seed(s) "
+              f"({100 * (mean / t - 1):+.1f} %, more than {100 * limit:g} %): lambda {lambdas[t]:g} -> {corrected:g}, "
+              "run again", file=sys.stderr)
         lambdas[t] = corrected
         missed.append(t)
     return missed
