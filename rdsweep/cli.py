@@ -307,7 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
 # what each command imports (JAX, pandas, ...): imported first, with Ctrl-C and SIGTERM deferred to the end
 IMPORTS = {"export": ["rdsweep.codec"], "compress": ["rdsweep.codec", "rdsweep.data.images"],
            "decompress": ["rdsweep.codec", "rdsweep.data.images"], "aggregate": ["rdsweep.analysis.aggregate"],
-           "figures": ["rdsweep.analysis.figures"], "sideinfo": ["rdsweep.analysis.sideinfo", "rdsweep.codec"], "info": ["rdsweep.codec"],
+           "figures": ["rdsweep.analysis.figures"], "info": ["rdsweep.codec"],
+           "sideinfo": ["rdsweep.analysis.sideinfo", "rdsweep.codec"],
            "baselines": ["rdsweep.analysis.baselines"], "bench": ["rdsweep.experiment.bench"]}
 
 

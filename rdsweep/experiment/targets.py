@@ -141,7 +141,8 @@ def _measured(round_dir: Path) -> list[dict]:
 
 def place(argv: list[str], rounds: int = ROUNDS, tolerance: float = TOLERANCE) -> int | None:
     """For a command line sweeping ``target_bits``: the search, the sweep over the placed points, then up to
-    CORRECTIONS settling steps; the last sweep's exit status. None for any other command line (nothing run)."""
+    CORRECTIONS settling steps; the first failed sweep's exit status, else 0. None for any other command line
+    (nothing run)."""
     split = _split(argv)
     if split is None:
         return None
@@ -151,7 +152,8 @@ def place(argv: list[str], rounds: int = ROUNDS, tolerance: float = TOLERANCE) -
     search = Path(str(sweep_dir) + "-search")
     lambdas, points = _search(targets, seeds[0], rest, search, rounds, tolerance)
     write_points(search, lambdas, points)
-    sweep = [sys.executable, "-m", "rdsweep", "-m", *rest, *([f"seed={','.join(given_seeds)}"] if given_seeds else []),
+    seed_arg = [f"seed={','.join(given_seeds)}"] if given_seeds else []
+    sweep = [sys.executable, "-m", "rdsweep", "-m", *rest, *seed_arg,
              *(["~hydra.sweeper.params.lmbda"] if "lmbda" in params else []),  # an experiment's lambdas: replaced
              f"hydra.searchpath=[file://conf,file://{(search / 'conf').resolve()}]"]
     todo, status = list(targets), 0
@@ -159,7 +161,8 @@ def place(argv: list[str], rounds: int = ROUNDS, tolerance: float = TOLERANCE) -
         settled = search / f"settle{k}"
         runs = [t for t in todo if not _records(settled, t, lambdas[t])]  # a resumed sweep: moved ones are done
         if runs:
-            status = subprocess.run([*sweep, f"+point={','.join(point_name(t) for t in runs)}"]).returncode
+            done = subprocess.run([*sweep, f"+point={','.join(point_name(t) for t in runs)}"])
+            status = status or done.returncode
         if k > CORRECTIONS:
             break
         todo = settle(sweep_dir, settled, todo, lambdas, points)
