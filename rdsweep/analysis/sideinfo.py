@@ -56,11 +56,8 @@ def side_information(q: np.ndarray, ks=GROUPS) -> dict:
 
 def report(run_dirs: list[Path]) -> list[str]:
     """One line per run: its coded rate, the static bound, and what each grouping would save."""
-    import json
-
     from rdsweep import data
     from rdsweep.experiment.rundir import load_codec, read_config
-    from rdsweep.files import METRICS, read_regular
 
     lines = ["run | lambda | coded main layer | side | static bound | active latents | "
              + " | ".join(f"K={k}: net" for k in GROUPS)]
@@ -73,8 +70,7 @@ def report(run_dirs: list[Path]) -> list[str]:
         main = float(np.mean(info["y"] if "y" in info else next(iter(info.values()))))
         side = float(np.mean(info["side"])) if "side" in info else 0.0
         r = side_information(q)
-        lmbda = json.loads(read_regular(run_dir / METRICS, 1 << 20, "a run record")).get("lmbda", float("nan")) \
-            if (run_dir / METRICS).is_file() else codec.meta.get("lmbda") or float("nan")
+        lmbda = codec.meta.get("lmbda") or float("nan")
         lines.append(f"{run_dir} | {lmbda:g} | {main:.2f} | {side:.4f} | {r['static']:.2f} | {r['active']} | "
                      + " | ".join(f"{g['net']:+.2f} ({g['within']:.2f} + {g['index']:.2f})" for g in r["groups"]))
     return lines
