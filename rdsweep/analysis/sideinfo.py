@@ -65,11 +65,11 @@ def report(run_dirs: list[Path]) -> list[str]:
         codec = load_codec(run_dir)
         test = data.load_split(read_config(run_dir).data, "test")
         symbols = codec.encode(test)
-        q = symbols["y"] if "y" in symbols else next(iter(symbols.values()))
+        layer = "y" if "y" in symbols else next(iter(symbols))  # the coded latents (a hyperprior's y)
         info = codec.info_bits(symbols)
-        main = float(np.mean(info["y"] if "y" in info else next(iter(info.values()))))
+        main = float(np.mean(info[layer]))
         side = float(np.mean(info["side"])) if "side" in info else 0.0
-        r = side_information(q)
+        r = side_information(symbols[layer])
         lmbda = codec.meta.get("lmbda") or float("nan")
         lines.append(f"{run_dir} | {lmbda:g} | {main:.2f} | {side:.4f} | {r['static']:.2f} | {r['active']} | "
                      + " | ".join(f"{g['net']:+.2f} ({g['within']:.2f} + {g['index']:.2f})" for g in r["groups"]))

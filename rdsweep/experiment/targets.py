@@ -129,14 +129,30 @@ def _composed(rest: list[str]) -> tuple[Path, dict]:
     return Path(str(cfg.hydra.sweep.dir)), dict(OmegaConf.select(cfg, "hydra.sweeper.params") or {})
 
 
-def _measured(round_dir: Path) -> list[dict]:
+def _records(top: Path) -> list[tuple[Path, dict]]:
+    """(metrics.json path, record) of every run below ``top`` with a rate (unreadable records skipped)."""
     out = []
-    for path in sorted(round_dir.rglob("metrics.json")):
-        m = json.loads(path.read_text())
-        if isinstance(m.get("rate_info_bits"), (int, float)) and not m.get("decode_mismatches"):
-            out.append({"lmbda": float(m["lmbda"]), "rate_info_bits": float(m["rate_info_bits"]),
-                        "psnr_db": m.get("psnr_db"), "wall_s": m.get("wall_s", 0.0), "run": str(path.parent)})
+    for path in sorted(top.rglob("metrics.json")) if top.is_dir() else []:
+        try:
+            m = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(m, dict) and isinstance(m.get("rate_info_bits"), (int, float)) \
+                and isinstance(m.get("lmbda"), (int, float)):
+            out.append((path, m))
     return out
+
+
+def _measured(round_dir: Path) -> list[dict]:
+    return [{"lmbda": float(m["lmbda"]), "rate_info_bits": float(m["rate_info_bits"]), "psnr_db": m.get("psnr_db"),
+             "wall_s": m.get("wall_s", 0.0), "run": str(path.parent)}
+            for path, m in _records(round_dir) if not m.get("decode_mismatches")]
+
+
+def _placed(records: list, target: float, lmbda: float) -> list[tuple[Path, dict]]:
+    """The records placed at ``target`` with ``lmbda``."""
+    return [(path, m) for path, m in records
+            if m.get("target_bits") == target and math.isclose(m["lmbda"], lmbda, rel_tol=1e-6)]
 
 
 def place(argv: list[str], rounds: int = ROUNDS, tolerance: float = TOLERANCE) -> int | None:
@@ -159,7 +175,8 @@ def place(argv: list[str], rounds: int = ROUNDS, tolerance: float = TOLERANCE) -
     todo, status = list(targets), 0
     for k in range(1, CORRECTIONS + 2):
         settled = search / f"settle{k}"
-        runs = [t for t in todo if not _records(settled, t, lambdas[t])]  # a resumed sweep: moved ones are done
+        moved = _records(settled)
+        runs = [t for t in todo if not _placed(moved, t, lambdas[t])]  # a resumed sweep: moved ones are done
         if runs:
             done = subprocess.run([*sweep, f"+point={','.join(point_name(t) for t in runs)}"])
             status = status or done.returncode
@@ -210,10 +227,10 @@ def settle(sweep_dir: Path, settled: Path, todo: list, lambdas: dict, points: li
     runs (their records marked ``search: true``). A target without runs is left alone."""
     from rdsweep.files import atomic_write_text, rename_noreplace
 
-    missed = []
+    missed, moved, swept = [], _records(settled), _records(sweep_dir)
     first = [(p["lmbda"], p["rate_info_bits"]) for p in points if isinstance(p.get("round"), int)]
     for t in todo:
-        recs = _records(settled, t, lambdas[t]) or _records(sweep_dir, t, lambdas[t])
+        recs = _placed(moved, t, lambdas[t]) or _placed(swept, t, lambdas[t])
         if not recs:
             continue
         mean = float(np.mean([m["rate_info_bits"] for _, m in recs]))
@@ -221,10 +238,10 @@ def settle(sweep_dir: Path, settled: Path, todo: list, lambdas: dict, points: li
             continue
         for path, m in recs:
             if not path.is_relative_to(settled):
-                moved = settled / path.parent.relative_to(sweep_dir)
-                moved.parent.mkdir(parents=True, exist_ok=True)
-                rename_noreplace(path.parent, moved)
-                atomic_write_text(moved / path.name, json.dumps({**m, "search": True}, indent=2) + "\n")
+                to = settled / path.parent.relative_to(sweep_dir)
+                to.parent.mkdir(parents=True, exist_ok=True)
+                rename_noreplace(path.parent, to)
+                atomic_write_text(to / path.name, json.dumps({**m, "search": True}, indent=2) + "\n")
         points.append({"lmbda": lambdas[t], "rate_info_bits": mean, "seeds": len(recs), "round": settled.name,
                        "wall_s": sum(m.get("wall_s") or 0.0 for _, m in recs), "target_bits": t})
         corrected = correct(first, lambdas[t], mean, t)
@@ -234,20 +251,6 @@ def settle(sweep_dir: Path, settled: Path, todo: list, lambdas: dict, points: li
         lambdas[t] = corrected
         missed.append(t)
     return missed
-
-
-def _records(top: Path, target: float, lmbda: float) -> list[tuple[Path, dict]]:
-    """(metrics.json path, record) of the runs below ``top`` placed at ``target`` with ``lmbda``."""
-    out = []
-    for path in sorted(top.rglob("metrics.json")) if top.is_dir() else []:
-        try:
-            m = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(m, dict) and m.get("target_bits") == target and isinstance(m.get("lmbda"), (int, float)) \
-                and math.isclose(m["lmbda"], lmbda, rel_tol=1e-6) and isinstance(m.get("rate_info_bits"), (int, float)):
-            out.append((path, m))
-    return out
 
 
 def point_name(target: float) -> str:
