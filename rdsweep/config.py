@@ -70,6 +70,7 @@ class TrainConfig:
     lr_schedule: str = "constant"  # constant, or cosine: from learning_rate down to 1% of it over train.epochs
     quantizer: str = "noise"  # noise, ste or mixed: what stands for rounding while training (models/layers.py)
     rate_warmup: float = 0.0  # epochs over which the rate's weight in the loss rises from 0 to 1 (0: none)
+    lr_warmup: float = 0.0  # epochs over which the learning rate rises linearly from 0 (0: none)
     precision: str = "float32"  # float32, or bf16: the transforms' matmuls and convs (models/precision.py)
 
     def __post_init__(self):
@@ -79,6 +80,8 @@ class TrainConfig:
         _check(self.lr_schedule in ("constant", "cosine"),
                f"train.lr_schedule must be constant or cosine, not {self.lr_schedule!r}")
         _check(0 <= self.rate_warmup <= 1000, f"train.rate_warmup must be 0..1000 epochs, not {self.rate_warmup}")
+        _check(0 <= self.lr_warmup < self.epochs,
+               f"train.lr_warmup must be 0 or more epochs and fewer than train.epochs={self.epochs}, not {self.lr_warmup}")
         _check(self.precision in PRECISIONS, f"train.precision must be one of {', '.join(PRECISIONS)}, not "
                                              f"{self.precision!r}")
         _check(self.quantizer in QUANTIZERS, f"train.quantizer must be one of {', '.join(QUANTIZERS)}, not "
@@ -220,6 +223,7 @@ def identity(cfg) -> dict:
     cosine.update({"pin_core": True} if cfg.pin_core else {})
     cosine.update({"quantizer": cfg.train.quantizer} if cfg.train.quantizer != "noise" else {})
     cosine.update({"rate_warmup": float(cfg.train.rate_warmup)} if cfg.train.rate_warmup else {})
+    cosine.update({"lr_warmup": float(cfg.train.lr_warmup)} if cfg.train.lr_warmup else {})
     cosine.update({"precision": cfg.train.precision} if cfg.train.precision != "float32" else {})
     return {"lmbda": float(cfg.lmbda), "distortion": value_of(cfg.distortion), "latent_dims": int(cfg.latent_dims),
             "model": as_dict(cfg.model), "prior": as_dict(cfg.prior), "seed": int(cfg.seed), "data": cfg.data.name,
@@ -243,7 +247,8 @@ def value_of(value) -> str:
 
 
 _SHORT = {"train_limit": "n", "batch_size": "b", "learning_rate": "lr", "lr_schedule": "", "pin_core": "pinned",
-          "quantizer": "", "rate_warmup": "warm", "precision": ""}
+          "quantizer": "", "rate_warmup": "warm", "lr_warmup": "lrwarm",
+          "precision": ""}
 
 
 def run_name(cfg) -> str:
@@ -260,7 +265,8 @@ def variant(cfg) -> str:
     gets long."""
     default = {"train_limit": None, "batch_size": TrainConfig.batch_size, "learning_rate": TrainConfig.learning_rate,
                "lr_schedule": TrainConfig.lr_schedule, "pin_core": False, "quantizer": TrainConfig.quantizer,
-               "rate_warmup": TrainConfig.rate_warmup, "precision": TrainConfig.precision}
+               "rate_warmup": TrainConfig.rate_warmup, "lr_warmup": TrainConfig.lr_warmup,
+               "precision": TrainConfig.precision}
     ident = identity(cfg)
     tags = [_SHORT[k] if isinstance(ident[k], bool) else f"{_SHORT[k]}{ident[k]:g}" if isinstance(ident[k], float)
             else f"{_SHORT[k]}{ident[k]}" for k in default if ident.get(k, default[k]) != default[k]]

@@ -26,6 +26,7 @@ def test_the_defaults_validate_and_name_the_run():
     (["model.hidden=256", "prior.init_scale=5"], "mnist-seed-deep_factorized-mae-d50-e5-s0-hidden256-init_scale5"),
     (["model.filters=[32,64]", "prior=logistic", "seed=3"], "mnist-seed-logistic-mae-d50-e5-s3-filters32x64"),
     (["train.lr_schedule=cosine", "train.epochs=20"], "mnist-seed-deep_factorized-mae-d50-e20-s0-cosine"),
+    (["train.lr_warmup=0.25"], "mnist-seed-deep_factorized-mae-d50-e5-s0-lrwarm0.25"),
 ])
 def test_every_setting_of_the_checkpoint_identity_separates_run_names(overrides, name):
     assert config.validate(composed(*overrides)).name == name
@@ -96,3 +97,16 @@ def test_the_cosine_learning_rate_falls_from_the_rate_to_one_percent_over_the_ep
     assert float(lr(0)) == pytest.approx(0.01) and float(lr(20)) == pytest.approx(0.00505)
     assert float(lr(40)) == pytest.approx(1e-4) and float(lr(1000)) == pytest.approx(1e-4)
     assert learning_rate(config.validate(composed()).train, 10) == 1e-3
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_the_learning_rate_warm_up_rises_from_zero_then_follows_the_schedule(schedule):
+    from rdsweep.experiment.train import learning_rate
+
+    train = config.validate(composed(f"train.lr_schedule={schedule}", "train.epochs=4", "train.learning_rate=0.01",
+                                     "train.lr_warmup=0.5")).train
+    lr = learning_rate(train, steps_per_epoch=10)  # 5 steps of warm-up out of 40
+    assert float(lr(0)) == 0 and float(lr(2)) == pytest.approx(0.004) and float(lr(5)) == pytest.approx(0.01)
+    assert float(lr(40)) == pytest.approx(1e-4 if schedule == "cosine" else 0.01)
+    with pytest.raises(RdsweepError, match="train.lr_warmup"):
+        config.validate(composed("train.lr_warmup=5"))
