@@ -68,7 +68,7 @@ class TrainConfig:
     batch_size: int = 128
     learning_rate: float = 1e-3
     lr_schedule: str = "constant"  # constant, or cosine: from learning_rate down to 1% of it over train.epochs
-    quantizer: str = "noise"  # noise, ste or mixed: what stands for rounding while training (models/layers.py)
+    quantizer: str = "noise"  # noise, ste, mixed or soft: what stands for rounding while training (models/layers.py)
     rate_warmup: float = 0.0  # epochs over which the rate's weight in the loss rises from 0 to 1 (0: none)
     lr_warmup: float = 0.0  # epochs over which the learning rate rises linearly from 0 (0: none)
     precision: str = "float32"  # float32, or bf16: the transforms' matmuls and convs (models/precision.py)
@@ -222,6 +222,7 @@ def identity(cfg) -> dict:
     cosine = {"lr_schedule": "cosine", "epochs": int(cfg.train.epochs)} if cfg.train.lr_schedule == "cosine" else {}
     cosine.update({"pin_core": True} if cfg.pin_core else {})
     cosine.update({"quantizer": cfg.train.quantizer} if cfg.train.quantizer != "noise" else {})
+    cosine.update({"epochs": int(cfg.train.epochs)} if cfg.train.quantizer == "soft" else {})  # alpha's schedule
     cosine.update({"rate_warmup": float(cfg.train.rate_warmup)} if cfg.train.rate_warmup else {})
     cosine.update({"lr_warmup": float(cfg.train.lr_warmup)} if cfg.train.lr_warmup else {})
     cosine.update({"precision": cfg.train.precision} if cfg.train.precision != "float32" else {})

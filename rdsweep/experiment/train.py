@@ -15,7 +15,7 @@ from rdsweep.errors import RdsweepError
 from rdsweep.experiment import checkpoint
 from rdsweep.models import ModelSpec
 from rdsweep.experiment.logger import NullLogger
-from rdsweep.models.layers import images_to_input, output_to_images
+from rdsweep.models.layers import SOFT_ALPHA, images_to_input, output_to_images
 
 # history.csv: per epoch, the mean loss / rate / distortion, speed, time, and the mean loss of its first and
 # last steps (a run whose loss ends above where it started diverged); then the model's named rate terms
@@ -25,11 +25,11 @@ DISTORTIONS = distortion.TRAINING
 
 
 def make_train_step(net, optimizer, distortion: str, steps_per_call: int = 1):
-    """jit(params, opt_state, images, perm (steps, B), epoch_key, s, lmbda, rate_weight=None) -> (params,
+    """jit(params, opt_state, images, perm (steps, B), epoch_key, s, lmbda, rate_weight=None, alpha=None) -> (params,
     opt_state, metrics): steps s .. s + steps_per_call - 1 of an epoch, each on the batch ``perm[step]`` with
     the noise key ``fold_in(epoch_key, step)``; metrics (steps_per_call, 3 + terms) = [loss, rate, distortion,
     *terms]. ``rate_weight`` (a warm-up): the steps minimise rate_weight * rate + lmbda * distortion; the loss
-    reported is rate + lmbda * distortion either way.
+    reported is rate + lmbda * distortion either way. ``alpha``: the soft rounding's (``train.quantizer=soft``).
 
     Batches and keys are derived inside the jitted function (no small host-side ops per step), and several
     steps per call are unrolled (a rolled ``lax.scan`` runs these convolutions ~4x slower on CPU). Grouping
@@ -37,9 +37,9 @@ def make_train_step(net, optimizer, distortion: str, steps_per_call: int = 1):
     """
     dist_fn = DISTORTIONS[distortion]
 
-    def loss_fn(params, x_uint8, key, lmbda, weight):
+    def loss_fn(params, x_uint8, key, lmbda, weight, alpha):
         x = images_to_input(x_uint8)
-        bits, x_tilde, terms = net.apply({"params": params}, x, key)
+        bits, x_tilde, terms = net.apply({"params": params}, x, key, alpha)
         if "lmbda" in terms:  # a variable-rate model: each digit's own lambda, mean of rate_i + lambda_i * d_i
             lam = terms.pop("lmbda")
             per_digit = jax.vmap(dist_fn)(x, x_tilde)
@@ -52,19 +52,19 @@ def make_train_step(net, optimizer, distortion: str, steps_per_call: int = 1):
             objective = loss if weight is None else weight * rate + lmbda * dist
         return objective, (loss, rate, dist, [jnp.mean(terms[k]) for k in sorted(terms)])
 
-    def one_step(params, opt_state, images, idx, key, lmbda, weight):
+    def one_step(params, opt_state, images, idx, key, lmbda, weight, alpha):
         (_, (loss, rate, dist, terms)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-            params, images[idx], key, lmbda, weight)
+            params, images[idx], key, lmbda, weight, alpha)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, jnp.stack([loss, rate, dist, *terms])
 
     @functools.partial(jax.jit, donate_argnums=(0, 1))
-    def train_steps(params, opt_state, images, perm, epoch_key, s, lmbda, rate_weight=None):
+    def train_steps(params, opt_state, images, perm, epoch_key, s, lmbda, rate_weight=None, alpha=None):
         metrics = []
         for i in range(steps_per_call):
             idx = jax.lax.dynamic_index_in_dim(perm, s + i, keepdims=False)
             params, opt_state, m = one_step(params, opt_state, images, idx, jax.random.fold_in(epoch_key, s + i),
-                                            lmbda, rate_weight)
+                                            lmbda, rate_weight, alpha)
             metrics.append(m)
         return params, opt_state, jnp.stack(metrics)
 
@@ -163,9 +163,13 @@ def fit(cfg, spec: ModelSpec, net, params, train_images: np.ndarray, run_dir, lo
     def weight(epoch: int, s0: int):
         return None if warm <= 0 else jnp.float32(min(1.0, (epoch * steps + s0) / warm))
 
+    def alpha(epoch: int, s0: int):  # the soft rounding's, linear over the training's steps
+        done = (epoch * steps + s0) / (int(cfg.train.epochs) * steps)
+        return None if cfg.train.quantizer != "soft" else jnp.float32(np.interp(done, [0, 1], SOFT_ALPHA))
+
     step = make_train_step(net, optimizer, config.value_of(cfg.distortion), k).lower(
         params, opt_state, images, jnp.zeros((steps, B), jnp.int32), noise_key, jnp.int32(0), lmbda,
-        weight(0, 0)).compile()
+        weight(0, 0), alpha(0, 0)).compile()
     info["compile_s"] = time.perf_counter() - t0
     show = make_preview(net) if preview is not None and len(preview) else None
 
@@ -194,7 +198,7 @@ def fit(cfg, spec: ModelSpec, net, params, train_images: np.ndarray, run_dir, lo
         pending = None
         for s0 in range(0, steps, k):
             params, opt_state, metrics = step(params, opt_state, images, perm, epoch_key, jnp.int32(s0), lmbda,
-                                              weight(epoch, s0))
+                                              weight(epoch, s0), alpha(epoch, s0))
             if pending is not None:
                 record(*pending)
             pending = (s0, metrics)

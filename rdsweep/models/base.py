@@ -3,9 +3,10 @@
 A model is one module in ``rdsweep/models/`` holding a config dataclass, its flax ``Net`` and a
 ``CodingModel`` subclass registered with ``@register``, plus ``conf/model/<name>.yaml``.
 
-The training graph's ``__call__(x, noise_key)`` takes images in [0, 1] (N, H, W, C) and returns
+The training graph's ``__call__(x, noise_key, alpha=None)`` takes images in [0, 1] (N, H, W, C) and returns
 ``(bits, x_tilde, terms)``: the rate of each digit under the learned entropy model on noisy latents (N,), the
 reconstruction, and a dict of named parts of the rate (e.g. ``{"rate_side_bits": ...}``; may be empty).
+``alpha``: the soft rounding's parameter at this step (``train.quantizer=soft``, ``layers.training_latents``).
 
 The coding side, ``CodingModel``: ``encode(images) -> symbols`` (a dict of int64 arrays (N, D) per entropy
 layer, in coding order), ``dequantize(symbols) -> y_hat`` (then ``decode`` = synthesis of y_hat), and the

@@ -101,14 +101,14 @@ class GainedNet(nn.Module):
         self.entropy = make_density(self.prior, self.latent_dims)
         self.gains = Gains(cfg, self.latent_dims)
 
-    def __call__(self, x, noise_key):
+    def __call__(self, x, noise_key, alpha=None):
         """Returns (bits per digit on the noisy gained latents, reconstruction, {"lmbda": each digit's})."""
         cfg = self.config
         k_lmbda, k_noise = jax.random.split(noise_key)
         lmbda = jnp.exp(jax.random.uniform(k_lmbda, (x.shape[0],), jnp.float32, np.log(cfg.lmbda_min),
                                            np.log(cfg.lmbda_max)))
         gain, inverse = self.gains(lmbda)
-        u, u_synthesis = training_latents(self.analysis(x) * gain, k_noise, self.quantizer)
+        u, u_synthesis = training_latents(self.analysis(x) * gain, k_noise, self.quantizer, alpha=alpha)
         p = self.entropy.bin_probability((u - 0.5) / gain, (u + 0.5) / gain)
         bits = -jnp.log2(jnp.maximum(p, 1e-9)).sum(axis=-1)
         return bits, self.synthesis(u_synthesis * inverse), {"lmbda": lmbda}

@@ -86,13 +86,13 @@ class HyperpriorNet(nn.Module):
         y = self.analysis(x)
         return jnp.concatenate([y, self.hyper_analysis(jnp.abs(y))], axis=-1)
 
-    def __call__(self, x, noise_key):
+    def __call__(self, x, noise_key, alpha=None):
         cfg = self.config
         y = self.analysis(x)
         z = self.hyper_analysis(jnp.abs(y))
         ky, kz = jax.random.split(noise_key)
-        z_tilde, _ = training_latents(z, kz, self.quantizer)
-        y_rate, y_synthesis = training_latents(y, ky, self.quantizer)
+        z_tilde, _ = training_latents(z, kz, self.quantizer, alpha=alpha)
+        y_rate, y_synthesis = training_latents(y, ky, self.quantizer, alpha=alpha)
         side = self.entropy.bits(z_tilde).sum(axis=-1)
         scale = scale_of(self.hyper_synthesis(z_tilde), cfg.scale_min, cfg.scale_max, cfg.num_scales)
         main = gaussian_bits(y_rate, scale).sum(axis=-1)

@@ -64,19 +64,33 @@ def conv_transpose(features: int, kernel: int, fast: bool, name: str, conv=None)
     return flax_conv_transpose(features, kernel, name=name)
 
 
-QUANTIZERS = ("noise", "ste", "mixed")
+QUANTIZERS = ("noise", "ste", "mixed", "soft")
+SOFT_ALPHA = (1.0, 16.0)  # ``soft``: the soft rounding's alpha rises linearly from the first to the second in training
 
 
-def training_latents(y, key, quantizer: str = "noise", shift=0.0):
+def soft_round(y, alpha):
+    """Agustsson & Theis (2020)'s soft rounding: floor(y) + 1/2 + tanh(alpha r) / (2 tanh(alpha / 2)),
+    r = y - floor(y) - 1/2. Continuous and differentiable in y; the identity as alpha -> 0, rounding as
+    alpha -> inf; exact at integers and half-integers for every alpha > 0."""
+    m = jnp.floor(y) + 0.5
+    return m + jnp.tanh(alpha * (y - m)) / (2.0 * jnp.tanh(alpha / 2.0))
+
+
+def training_latents(y, key, quantizer: str = "noise", shift=0.0, alpha=None):
     """(the latents the rate is computed on, the latents the synthesis decodes) while training (``train.quantizer``):
     ``noise``: y + U(-1/2, 1/2) for both (Balle et al.); ``ste``: round(y - shift) + shift for both, its gradient
     passed straight through; ``mixed``: the noisy latents for the rate, the rounded ones for the synthesis (as
-    TensorFlow Compression's ms2020). ``shift``: what the coder quantizes around (a mean-scale model's means)."""
-    noisy = y + jax.random.uniform(key, y.shape, y.dtype, -0.5, 0.5)
+    TensorFlow Compression's ms2020); ``soft``: s = soft_round(y - shift, alpha) + shift, s + U(-1/2, 1/2) for
+    the rate and s for the synthesis, with ``alpha`` (a scalar, annealed over training through ``SOFT_ALPHA``;
+    None: rounding). ``shift``: what the coder quantizes around (a mean-scale model's means)."""
+    u = jax.random.uniform(key, y.shape, y.dtype, -0.5, 0.5)
     if quantizer == "noise":
-        return noisy, noisy
+        return y + u, y + u
+    if quantizer == "soft":
+        s = soft_round(y - shift, SOFT_ALPHA[1] if alpha is None else alpha) + shift
+        return s + u, s
     hard = y + jax.lax.stop_gradient(jnp.round(y - shift) + shift - y)
-    return (hard, hard) if quantizer == "ste" else (noisy, hard)
+    return (hard, hard) if quantizer == "ste" else (y + u, hard)
 
 
 def images_to_input(images_uint8):

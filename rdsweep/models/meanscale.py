@@ -73,13 +73,13 @@ class MeanScaleNet(nn.Module):
         y = self.analysis(x)
         return jnp.concatenate([y, self.hyper_analysis(y)], axis=-1)
 
-    def __call__(self, x, noise_key):
+    def __call__(self, x, noise_key, alpha=None):
         cfg = self.config
         y = self.analysis(x)
         ky, kz = jax.random.split(noise_key)
-        z_tilde, _ = training_latents(self.hyper_analysis(y), kz, self.quantizer)
+        z_tilde, _ = training_latents(self.hyper_analysis(y), kz, self.quantizer, alpha=alpha)
         index, mean = self.hyper_synthesis(z_tilde)
-        y_rate, y_synthesis = training_latents(y, ky, self.quantizer, jax.lax.stop_gradient(mean))
+        y_rate, y_synthesis = training_latents(y, ky, self.quantizer, jax.lax.stop_gradient(mean), alpha)
         side = self.entropy.bits(z_tilde).sum(axis=-1)
         main = gaussian_bits(y_rate - mean, scale_of(index, cfg.scale_min, cfg.scale_max, cfg.num_scales))
         return side + main.sum(axis=-1), self.synthesis(y_synthesis), {"rate_side_bits": side}

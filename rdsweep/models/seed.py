@@ -103,9 +103,9 @@ class SeedNet(nn.Module):
         self.synthesis = Synthesis(self.config, self.shape, self.fast, self.precision)
         self.entropy = make_density(self.prior, self.latent_dims)
 
-    def __call__(self, x, noise_key):
+    def __call__(self, x, noise_key, alpha=None):
         """Returns (bits per digit on the noisy latents, reconstruction, {})."""
-        for_rate, for_synthesis = training_latents(self.analysis(x), noise_key, self.quantizer)
+        for_rate, for_synthesis = training_latents(self.analysis(x), noise_key, self.quantizer, alpha=alpha)
         return self.entropy.bits(for_rate).sum(axis=-1), self.synthesis(for_synthesis), {}
 
 

@@ -120,3 +120,11 @@ def test_another_test_limit_does_not_replace_the_record(trained_run, tmp_path):
                   f"hydra.run.dir={run_dir}")
     one_error_line(r, "holds this run's record on 200 test digits, not 100 (data.test_limit)")
     assert (run_dir / "metrics.json").read_bytes() == before
+
+
+def test_soft_rounding_trains_and_codes_exactly(tmp_path):
+    run_dir = tmp_path / "soft"
+    r = run_train("lmbda=500", "model=hyperprior", "train.quantizer=soft", *QUICK, f"hydra.run.dir={run_dir}")
+    assert r.returncode == 0, r.stderr
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["variant"] == "n256-soft" and metrics["decode_mismatches"] == 0 and 5 < metrics["psnr_db"] < 60

@@ -1,0 +1,55 @@
+"""What stands for rounding while training (``train.quantizer``): each quantizer's latents and gradients, the
+soft rounding's maths, and that every model passes the soft rounding's alpha through."""
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from rdsweep.models import MODELS, get
+from rdsweep.models.layers import QUANTIZERS, soft_round, training_latents
+from tests.conftest import seed_spec
+
+Y = jnp.linspace(-3.2, 3.7, 301)
+KEY = jax.random.key(0)
+
+
+def test_soft_rounding_keeps_integers_and_half_integers_and_goes_from_identity_to_rounding():
+    for alpha in (0.5, 1.0, 4.0, 16.0):
+        ends = jnp.arange(-6, 7) / 2.0  # integers and half-integers
+        np.testing.assert_allclose(soft_round(ends, alpha), ends, atol=1e-5)
+        steps = jnp.diff(soft_round(Y, alpha))  # increasing (flat to float32 near integers at a large alpha)
+        assert bool(jnp.all(steps > 0)) if alpha <= 4 else bool(jnp.all(steps >= 0))
+    np.testing.assert_allclose(soft_round(Y, 1e-3), Y, atol=1e-5)
+    off_half = jnp.abs(Y - jnp.floor(Y) - 0.5) > 0.1
+    np.testing.assert_allclose(soft_round(Y, 200.0)[off_half], jnp.round(Y)[off_half], atol=1e-5)
+
+
+@pytest.mark.parametrize("quantizer", QUANTIZERS)
+def test_each_quantizer_gives_the_rate_and_the_synthesis_their_latents(quantizer):
+    shift = 0.3
+    rate, synthesis = training_latents(Y, KEY, quantizer, shift, alpha=jnp.float32(4.0))
+    noise = rate - {"noise": Y, "ste": rate, "mixed": Y, "soft": synthesis}[quantizer]
+    assert float(jnp.abs(noise).max()) <= 0.5 and (quantizer == "ste" or float(jnp.abs(noise).max()) > 0.4)
+    expected = {"noise": rate, "ste": jnp.round(Y - shift) + shift, "mixed": jnp.round(Y - shift) + shift,
+                "soft": soft_round(Y - shift, 4.0) + shift}[quantizer]
+    np.testing.assert_allclose(synthesis, expected, atol=1e-6)
+    grad = jax.grad(lambda y: training_latents(y, KEY, quantizer, shift, alpha=4.0)[1].sum())(Y)
+    if quantizer == "soft":  # the soft rounding's own slope: positive, steepest half-way between integers
+        assert bool(jnp.all(grad > 0)) and float(grad.max()) > 1 > float(grad.min())
+    else:  # the identity: the noise's, or rounding's passed straight through
+        np.testing.assert_allclose(grad, 1.0)
+
+
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_every_model_passes_the_soft_roundings_alpha_to_its_latents(model):
+    spec = seed_spec()
+    spec = type(spec)(dataclasses.asdict(get(model).Config()), spec.prior, spec.latent_dims, spec.shape)
+    M = get(model)
+    params = M.init_params(spec, jax.random.key(1))
+    x = jax.random.uniform(jax.random.key(2), (4, 28, 28, 1))
+    net = M.make_net(spec, quantizer="soft")
+    soft, hard = (net.apply({"params": params}, x, KEY, jnp.float32(a)) for a in (0.5, 16.0))
+    assert not np.allclose(soft[1], hard[1])  # the reconstruction follows alpha
+    assert np.all(np.isfinite(soft[0])) and np.all(np.isfinite(hard[0]))
