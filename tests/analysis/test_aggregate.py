@@ -152,3 +152,15 @@ def test_one_run_found_under_two_directories_counts_once(tmp_path):
             f"setting, lambda and seed as {tmp_path / 'runs' / 'a' / 'lmbda=300'}" in ln], r.stderr
     summary = pd.read_csv(tmp_path / "out" / "rd_summary.csv")
     assert list(summary["n_seeds"]) == [2] and list(summary["rate_info_bits_mean"]) == [13.0]
+
+
+def test_the_gap_to_the_bound_follows_the_time_sharing_chord_between_far_apart_points():
+    from rdsweep.analysis.bd import gap_to_bound
+
+    mse = lambda psnr: 10 ** (-psnr / 10)  # noqa: E731
+    s = pd.DataFrame({"rate_info_bits_mean": [0.1, 12.0, 30.0], "psnr_of_mse_db_mean": [11.0, 15.0, 19.0]})
+    rows = gap_to_bound("x", s, [(2.0, 13.0), (5.0, 15.0), (1.0, 20.0)])
+    assert [r["psnr_of_mse_db"] for r in rows] == [13.0, 15.0]  # only inside the setting's range
+    share = (mse(11.0) - mse(13.0)) / (mse(11.0) - mse(15.0))  # of the digits coded at the 15 dB point
+    assert rows[0]["our_bits"] == pytest.approx(0.1 + share * (12.0 - 0.1))  # not exp(interp(log rate)): 1.1
+    assert rows[0]["gap_bits"] == pytest.approx(rows[0]["our_bits"] - 2.0) and rows[1]["our_bits"] == 12.0
