@@ -76,19 +76,32 @@ def soft_round(y, alpha):
     return m + jnp.tanh(alpha * (y - m)) / (2.0 * jnp.tanh(alpha / 2.0))
 
 
+def soft_round_inverse(y, alpha):
+    """The inverse of ``soft_round`` (as TensorFlow Compression's): floor(y) + 1/2 + atanh(2 r tanh(alpha / 2)) /
+    alpha, r = y - floor(y) - 1/2, the atanh's argument kept inside (-1, 1) and its result inside [-1/2, 1/2] so
+    that neither the value nor the gradient overflows."""
+    m = jnp.floor(y) + 0.5
+    t = jnp.clip((y - m) * 2.0 * jnp.tanh(alpha / 2.0), -1.0 + 1e-6, 1.0 - 1e-6)
+    return m + jnp.clip(jnp.arctanh(t) / alpha, -0.5, 0.5)
+
+
 def training_latents(y, key, quantizer: str = "noise", shift=0.0, alpha=None):
     """(the latents the rate is computed on, the latents the synthesis decodes) while training (``train.quantizer``):
     ``noise``: y + U(-1/2, 1/2) for both (Balle et al.); ``ste``: round(y - shift) + shift for both, its gradient
     passed straight through; ``mixed``: the noisy latents for the rate, the rounded ones for the synthesis (as
-    TensorFlow Compression's ms2020); ``soft``: s = soft_round(y - shift, alpha) + shift, s + U(-1/2, 1/2) for
-    the rate and s for the synthesis, with ``alpha`` (a scalar, annealed over training through ``SOFT_ALPHA``;
-    None: rounding). ``shift``: what the coder quantizes around (a mean-scale model's means)."""
+    TensorFlow Compression's ms2020); ``soft`` (Agustsson & Theis 2020, Sec. 4.1): n = soft_round(y - shift, alpha)
+    + U(-1/2, 1/2) for the rate and, for the synthesis, the conditional mean of y given n,
+    soft_round_inverse(n - 1/2, alpha) + 1/2 (both + shift), which tends to round(y - shift) + shift as alpha
+    grows; ``alpha``: a scalar, annealed over training through ``SOFT_ALPHA`` (None: its last value). The
+    synthesis never sees the soft-rounded latents without their noise: their fractional part would carry what
+    rounding throws away when coding. ``shift``: what the coder quantizes around (a mean-scale model's means)."""
     u = jax.random.uniform(key, y.shape, y.dtype, -0.5, 0.5)
     if quantizer == "noise":
         return y + u, y + u
     if quantizer == "soft":
-        s = soft_round(y - shift, SOFT_ALPHA[1] if alpha is None else alpha) + shift
-        return s + u, s
+        alpha = SOFT_ALPHA[1] if alpha is None else alpha
+        noisy = soft_round(y - shift, alpha) + u
+        return noisy + shift, soft_round_inverse(noisy - 0.5, alpha) + 0.5 + shift
     hard = y + jax.lax.stop_gradient(jnp.round(y - shift) + shift - y)
     return (hard, hard) if quantizer == "ste" else (y + u, hard)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rdsweep.models import MODELS, get
-from rdsweep.models.layers import QUANTIZERS, soft_round, training_latents
+from rdsweep.models.layers import QUANTIZERS, soft_round, soft_round_inverse, training_latents
 from tests.conftest import seed_spec
 
 Y = jnp.linspace(-3.2, 3.7, 301)
@@ -24,20 +24,22 @@ def test_soft_rounding_keeps_integers_and_half_integers_and_goes_from_identity_t
     np.testing.assert_allclose(soft_round(Y, 1e-3), Y, atol=1e-5)
     off_half = jnp.abs(Y - jnp.floor(Y) - 0.5) > 0.1
     np.testing.assert_allclose(soft_round(Y, 200.0)[off_half], jnp.round(Y)[off_half], atol=1e-5)
+    for alpha in (0.5, 4.0):  # the inverse, where float32 can tell the values apart
+        np.testing.assert_allclose(soft_round_inverse(soft_round(Y, alpha), alpha), Y, atol=1e-3)
 
 
 @pytest.mark.parametrize("quantizer", QUANTIZERS)
 def test_each_quantizer_gives_the_rate_and_the_synthesis_their_latents(quantizer):
     shift = 0.3
     rate, synthesis = training_latents(Y, KEY, quantizer, shift, alpha=jnp.float32(4.0))
-    noise = rate - {"noise": Y, "ste": rate, "mixed": Y, "soft": synthesis}[quantizer]
+    noise = rate - {"noise": Y, "ste": rate, "mixed": Y, "soft": soft_round(Y - shift, 4.0) + shift}[quantizer]
     assert float(jnp.abs(noise).max()) <= 0.5 and (quantizer == "ste" or float(jnp.abs(noise).max()) > 0.4)
     expected = {"noise": rate, "ste": jnp.round(Y - shift) + shift, "mixed": jnp.round(Y - shift) + shift,
-                "soft": soft_round(Y - shift, 4.0) + shift}[quantizer]
+                "soft": soft_round_inverse(rate - shift - 0.5, 4.0) + 0.5 + shift}[quantizer]
     np.testing.assert_allclose(synthesis, expected, atol=1e-6)
     grad = jax.grad(lambda y: training_latents(y, KEY, quantizer, shift, alpha=4.0)[1].sum())(Y)
-    if quantizer == "soft":  # the soft rounding's own slope: positive, steepest half-way between integers
-        assert bool(jnp.all(grad > 0)) and float(grad.max()) > 1 > float(grad.min())
+    if quantizer == "soft":  # through the soft rounding and its inverse: finite, never negative
+        assert bool(jnp.all(jnp.isfinite(grad))) and bool(jnp.all(grad >= 0)) and float(grad.max()) > 0
     else:  # the identity: the noise's, or rounding's passed straight through
         np.testing.assert_allclose(grad, 1.0)
 
@@ -53,3 +55,12 @@ def test_every_model_passes_the_soft_roundings_alpha_to_its_latents(model):
     soft, hard = (net.apply({"params": params}, x, KEY, jnp.float32(a)) for a in (0.5, 16.0))
     assert not np.allclose(soft[1], hard[1])  # the reconstruction follows alpha
     assert np.all(np.isfinite(soft[0])) and np.all(np.isfinite(hard[0]))
+
+
+def test_soft_rounding_with_a_large_alpha_hands_the_synthesis_the_rounded_latents():
+    rate, synthesis = training_latents(Y, KEY, "soft", 0.3, alpha=jnp.float32(200.0))
+    rounded = jnp.round(Y - 0.3) + 0.3
+    inside = (jnp.abs(Y - rounded) < 0.45) & (jnp.abs(rate - rounded) < 0.45)  # y and its noise off the edges
+    np.testing.assert_allclose(synthesis[inside], rounded[inside], atol=0.02)  # off by O(1 / alpha)
+    grad = jax.grad(lambda y: training_latents(y, KEY, "soft", 0.0, alpha=16.0)[1].sum())(Y)
+    assert bool(jnp.all(jnp.isfinite(grad)))
