@@ -73,14 +73,14 @@ def test_an_experiments_sweep_is_prechecked_under_the_command_lines_values(mnist
     precheck(["-m", "+experiment=best", "seed=0,1,2"])  # the best setting: hyperprior, mixed, cosine from 2e-3
 
 
-def test_the_best_experiment_is_table_1_with_the_hyperprior_mixed_batches_of_64_and_a_cosine_rate(monkeypatch):
+def test_the_best_experiment_is_table_1_with_the_hyperprior_mixed_and_a_cosine_rate(monkeypatch):
     from tests.conftest import ROOT
 
     monkeypatch.chdir(ROOT)
     cfg = config.validate(composed("+experiment=best"))
     assert (cfg.model.name, cfg.train.quantizer, cfg.train.lr_schedule, cfg.train.learning_rate, cfg.train.epochs,
             cfg.train.batch_size, cfg.latent_dims, cfg.distortion.value) == ("hyperprior", "mixed", "cosine", 2e-3,
-                                                                             5, 64, 50, "mae")
+                                                                             5, 128, 50, "mae")
 
 
 def test_a_cosine_schedule_spans_the_epochs_so_they_join_the_checkpoint_identity():
