@@ -21,7 +21,7 @@ from rdsweep import models
 from rdsweep.data.download import default_dir
 from rdsweep.entropy.densities import PRIORS
 from rdsweep.errors import RdsweepError
-from rdsweep.models.layers import QUANTIZERS
+from rdsweep.models.layers import QUANTIZERS, SOFT_ALPHA
 from rdsweep.models.precision import PRECISIONS
 
 FLOAT32_MAX = 3.4028234663852886e38
@@ -217,19 +217,22 @@ def as_dict(node) -> dict:
 
 def identity(cfg) -> dict:
     """What a checkpoint must agree with to be resumed: every setting that changes the training trajectory
-    (a cosine schedule spans train.epochs, so there the epochs belong to it; a run pinned to one core sums in
-    another order than one on all cores, so pin_core does too)."""
-    cosine = {"lr_schedule": "cosine", "epochs": int(cfg.train.epochs)} if cfg.train.lr_schedule == "cosine" else {}
-    cosine.update({"pin_core": True} if cfg.pin_core else {})
-    cosine.update({"quantizer": cfg.train.quantizer} if cfg.train.quantizer != "noise" else {})
-    cosine.update({"epochs": int(cfg.train.epochs)} if cfg.train.quantizer == "soft" else {})  # alpha's schedule
-    cosine.update({"rate_warmup": float(cfg.train.rate_warmup)} if cfg.train.rate_warmup else {})
-    cosine.update({"lr_warmup": float(cfg.train.lr_warmup)} if cfg.train.lr_warmup else {})
-    cosine.update({"precision": cfg.train.precision} if cfg.train.precision != "float32" else {})
+    (a cosine schedule and the soft rounding's alpha schedule span train.epochs, so there the epochs belong to
+    it, and with soft rounding that schedule's ends; a run pinned to one core sums in another order than one on
+    all cores, so pin_core does too)."""
+    train = cfg.train
+    extra = {"lr_schedule": "cosine"} if train.lr_schedule == "cosine" else {}
+    extra.update({"epochs": int(train.epochs)} if train.lr_schedule == "cosine" or train.quantizer == "soft" else {})
+    extra.update({"pin_core": True} if cfg.pin_core else {})
+    extra.update({"quantizer": train.quantizer} if train.quantizer != "noise" else {})
+    extra.update({"soft_alpha": list(SOFT_ALPHA)} if train.quantizer == "soft" else {})
+    extra.update({"rate_warmup": float(train.rate_warmup)} if train.rate_warmup else {})
+    extra.update({"lr_warmup": float(train.lr_warmup)} if train.lr_warmup else {})
+    extra.update({"precision": train.precision} if train.precision != "float32" else {})
     return {"lmbda": float(cfg.lmbda), "distortion": value_of(cfg.distortion), "latent_dims": int(cfg.latent_dims),
             "model": as_dict(cfg.model), "prior": as_dict(cfg.prior), "seed": int(cfg.seed), "data": cfg.data.name,
-            "train_limit": cfg.data.train_limit, "batch_size": int(cfg.train.batch_size),
-            "learning_rate": float(cfg.train.learning_rate), **cosine}
+            "train_limit": cfg.data.train_limit, "batch_size": int(train.batch_size),
+            "learning_rate": float(train.learning_rate), **extra}
 
 
 def record(cfg) -> dict:

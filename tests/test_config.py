@@ -88,6 +88,8 @@ def test_a_cosine_schedule_spans_the_epochs_so_they_join_the_checkpoint_identity
                         for s in ("constant", "cosine"))
     assert "epochs" not in constant and "lr_schedule" not in constant  # a constant run can be extended
     assert cosine["epochs"] == 7 and cosine["lr_schedule"] == "cosine"
+    soft = config.identity(config.validate(composed("train.quantizer=soft", "train.epochs=7")))
+    assert soft["epochs"] == 7 and soft["soft_alpha"] == [1.0, 16.0]  # alpha's schedule spans the epochs
 
 
 def test_the_cosine_learning_rate_falls_from_the_rate_to_one_percent_over_the_epochs():

@@ -17,15 +17,34 @@ def curve(g: pd.DataFrame):
     return g["rate_info_bits"].to_numpy(float), g["psnr_db"].to_numpy(float)
 
 
+def lower_hull(x, y):
+    """The points (x strictly increasing) on the lower convex hull of (x, y), as arrays: what mixing any of
+    them reaches, the least y at each x."""
+    def turns_up(o, a, b):  # b lies above the line through o and a
+        return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0]) > 0
+
+    h = []
+    for p in zip(np.asarray(x, float), np.asarray(y, float)):
+        while len(h) >= 2 and not turns_up(h[-2], h[-1], p):
+            h.pop()
+        h.append(p)
+    return np.array([q[0] for q in h]), np.array([q[1] for q in h])
+
+
 def reach_rate(r_t, d_t, r_a, d_a, n: int = 1000) -> float:
-    """The BD-rate with each curve's rate read off the time-sharing chord between its points (linear in PSNR)
-    instead of akima's curve through them: % bits over the overlapping PSNR range, the mean of the log ratio.
-    Coding a share of the digits at each of two points reaches that chord exactly (rate and mean per-digit
-    PSNR mix linearly), so this counts only what the coder can reach; where a curve's points lie far apart
-    (a collapsed lambda) akima's interpolation can promise rates no model delivers."""
+    """The BD-rate with each curve's rate read off its lower convex hull in (PSNR, rate), linear in PSNR between
+    hull points, instead of akima's curve through its points: % bits over the overlapping PSNR range, from the
+    mean of the log ratio. Coding a share of the digits at each of two points reaches that chord exactly (rate
+    and mean per-digit PSNR mix linearly), so this counts only what the coder reaches by time-sharing its
+    measured points; where they lie far apart (a collapsed lambda) akima's interpolation can promise rates no
+    model delivers. Needs PSNR strictly increasing along each curve (``curve``) and overlapping ranges; nan
+    where a rate read off is not above 0."""
     lo, hi = max(d_t.min(), d_a.min()), min(d_t.max(), d_a.max())
     p = np.linspace(lo, hi, n)
-    return float(100 * np.expm1(np.mean(np.log(np.interp(p, d_t, r_t)) - np.log(np.interp(p, d_a, r_a)))))
+    rt, ra = np.interp(p, *lower_hull(d_t, r_t)), np.interp(p, *lower_hull(d_a, r_a))
+    if hi <= lo or not (np.all(rt > 0) and np.all(ra > 0)):
+        return float("nan")
+    return float(100 * np.expm1(np.mean(np.log(rt) - np.log(ra))))
 
 
 def bd_row(r_t, d_t, r_a, d_a) -> dict:
@@ -38,6 +57,8 @@ def bd_row(r_t, d_t, r_a, d_a) -> dict:
     hi = min(d_t.max(initial=-np.inf), d_a.max(initial=-np.inf))
     row = {"learned_points": len(r_t), "baseline_points": len(r_a), "psnr_overlap_low": lo,
            "psnr_overlap_high": hi, "bd_rate_pct": np.nan, "bd_psnr_db": np.nan, "bd_rate_reach_pct": np.nan}
+    if len(r_t) >= 2 and len(r_a) >= 2 and hi > lo:
+        row["bd_rate_reach_pct"] = reach_rate(r_t, d_t, r_a, d_a)
     if len(r_t) < 4 or len(r_a) < 4 or hi <= lo:
         row["note"] = "PSNR ranges do not overlap" if hi <= lo else "fewer than 4 lossy points"
         return row
@@ -46,7 +67,6 @@ def bd_row(r_t, d_t, r_a, d_a) -> dict:
         try:
             row["bd_rate_pct"] = float(bd.bd_rate(r_a, d_a, r_t, d_t, method="akima", require_matching_points=False))
             row["bd_psnr_db"] = float(bd.bd_psnr(r_a, d_a, r_t, d_t, method="akima", require_matching_points=False))
-            row["bd_rate_reach_pct"] = reach_rate(r_t, d_t, r_a, d_a)
         except (ValueError, ZeroDivisionError) as e:
             row["note"] = str(e)
     rates_apart = min(r_t.max(), r_a.max()) <= max(r_t.min(), r_a.min())
@@ -87,7 +107,7 @@ def bd_table(settings: list, anchors: list) -> tuple[pd.DataFrame, str | None]:
     ``bd_rate_pct`` is then their mean, ``bd_rate_ci95`` the 95% Student-t half-width over the ``bd_pairs``
     pairs where it is defined (the note says how many are not, and why), ``bd_rate_ci_includes_0`` whether
     the interval holds 0 (the same for BD-PSNR); the BD-rate of the seed-mean curves is kept as
-    ``bd_rate_pct_of_means``. ``bd_rate_reach_pct`` / ``bd_rate_reach_ci95``: the same for ``reach_rate``.
+    ``bd_rate_pct_of_means``. ``bd_rate_reach_*``: the same for ``reach_rate`` (defined from 2 points a curve).
     """
     learned = {name for name, _ in settings}
     note = None
@@ -108,6 +128,7 @@ def bd_table(settings: list, anchors: list) -> tuple[pd.DataFrame, str | None]:
             if len(pairs) > 1:
                 per = [bd_row(*curve(x), *curve(y)) for x, y in pairs]
                 row["bd_rate_pct_of_means"] = row["bd_rate_pct"]
+                row["bd_rate_reach_pct_of_means"] = row["bd_rate_reach_pct"]
                 for m in ("bd_rate", "bd_psnr", "bd_rate_reach"):
                     unit = "db" if m == "bd_psnr" else "pct"
                     mean, ci, n = interval([p[f"{m}_{unit}"] for p in per])
@@ -127,10 +148,13 @@ def bd_table(settings: list, anchors: list) -> tuple[pd.DataFrame, str | None]:
 
 def gap_to_bound(label: str, s: pd.DataFrame, bound: list) -> list:
     """A setting's distance to a rate-distortion estimate: at each of the bound's points (rate, PSNR) inside the
-    setting's PSNR-of-mean-MSE range, the setting's rate there and the difference in bits. Between two of its
-    seed-mean points the rate is linear in the mean MSE: time-sharing (coding a share of the digits at each
-    point) achieves exactly that chord, so the gap is one the coder can reach, not a guess from a curve drawn
-    through far-apart points. ``s``: the setting's summary rows (rate_info_bits_mean, psnr_of_mse_db_mean)."""
+    setting's PSNR-of-mean-MSE range, the setting's rate there and the difference in bits. The rate is read off
+    the lower convex hull of its seed-mean points in (mean MSE, rate), linear in the mean MSE between hull
+    points: time-sharing (coding a share of the digits at each point) reaches exactly that chord, so the gap
+    is one the coder reaches, not a guess from a curve drawn through far-apart points. A seed-mean point's
+    MSE is read back from the seeds' mean PSNR of the mean MSE, so it is their geometric mean, within a few
+    per cent of their mean at these seeds' spread. ``s``: the setting's summary rows (rate_info_bits_mean,
+    psnr_of_mse_db_mean)."""
     if "psnr_of_mse_db_mean" not in s:
         return []
     g = s[["rate_info_bits_mean", "psnr_of_mse_db_mean"]].dropna().sort_values("rate_info_bits_mean")
@@ -140,7 +164,7 @@ def gap_to_bound(label: str, s: pd.DataFrame, bound: list) -> list:
     rows = []
     for bound_rate, psnr in bound:
         if len(r) >= 2 and d[0] <= psnr <= d[-1]:
-            ours = float(np.interp(-(10.0 ** (-psnr / 10)), -(10.0 ** (-d / 10)), r))  # by -MSE, increasing
+            ours = float(np.interp(-(10.0 ** (-psnr / 10)), *lower_hull(-(10.0 ** (-d / 10)), r)))  # by -MSE
             rows.append({"setting": label, "psnr_of_mse_db": psnr, "bound_bits": bound_rate, "our_bits": ours,
                          "gap_bits": ours - bound_rate})
     return rows

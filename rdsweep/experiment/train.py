@@ -104,8 +104,9 @@ def make_preview(net):
 def learning_rate(train, steps_per_epoch: int):
     """The optimizer's learning rate: a float (constant), or a schedule over the optimizer's step count
     (cosine: ``train.learning_rate`` down to 1% of it at the end of ``train.epochs``). With ``train.lr_warmup``
-    it first rises linearly from 0 to ``train.learning_rate`` over that many epochs (in whole steps, at least
-    one); a cosine then decays over the steps that are left."""
+    it first rises linearly from 0 to ``train.learning_rate`` over that many epochs (in whole steps: at least
+    one and fewer than the run's, so none in a one-step run); a cosine then decays over the steps that are
+    left."""
     lr = float(train.learning_rate)
     total = max(1, int(train.epochs) * steps_per_epoch)
     warm = min(total - 1, max(1, round(float(train.lr_warmup) * steps_per_epoch))) if train.lr_warmup else 0

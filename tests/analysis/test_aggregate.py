@@ -167,14 +167,22 @@ def test_the_gap_to_the_bound_follows_the_time_sharing_chord_between_far_apart_p
 
 
 def test_the_reachable_bd_rate_reads_rates_off_the_time_sharing_chord():
-    from rdsweep.analysis.bd import bd_row
+    from rdsweep.analysis.bd import bd_row, reach_rate
 
+    # two points a side: half the digits at each end reach half the rate at the middle PSNR, so the test curve
+    # (1 + 0.8 (p - 10) bits) needs exactly half the anchor's (2 + 1.6 (p - 10)) everywhere
+    assert reach_rate(np.array([1.0, 9.0]), np.array([10.0, 20.0]), np.array([2.0, 18.0]),
+                      np.array([10.0, 20.0])) == pytest.approx(-50.0)
+    # a point above the chord of its neighbours is never the cheapest way to its PSNR: mixing them is
+    above = reach_rate(np.array([0.01, 3.62, 17.24]), np.array([10.92, 12.09, 16.66]), np.array([2.0, 18.0]),
+                       np.array([10.0, 20.0]))
+    assert above == pytest.approx(reach_rate(np.array([0.01, 17.24]), np.array([10.92, 16.66]),
+                                             np.array([2.0, 18.0]), np.array([10.0, 20.0])))
     r_a, d_a = np.array([7.5, 12.9, 23.8, 41.4]), np.array([13.6, 15.0, 16.9, 18.9])
     scaled = bd_row(0.8 * r_a, d_a, r_a, d_a)  # 20 % fewer bits at every PSNR: both measures agree
     assert scaled["bd_rate_reach_pct"] == pytest.approx(-20.0) and scaled["bd_rate_pct"] == pytest.approx(-20.0, abs=0.1)
     r_t, d_t = np.array([0.06, 12.2, 18.7, 31.2]), np.array([10.95, 15.4, 16.9, 19.1])  # a collapsed first point
     row = bd_row(r_t, d_t, r_a, d_a)
-    p = np.linspace(13.6, 18.9, 1000)
-    chord = np.interp(p, d_t, r_t) / np.interp(p, d_a, r_a)
-    assert row["bd_rate_reach_pct"] == pytest.approx(100 * (np.exp(np.mean(np.log(chord))) - 1))
     assert row["bd_rate_pct"] < row["bd_rate_reach_pct"] - 5  # akima's curve through 0.06 bits promises more
+    few = bd_row(r_t[1:3], d_t[1:3], r_a, d_a)  # akima needs 4 points, the chord 2
+    assert np.isnan(few["bd_rate_pct"]) and np.isfinite(few["bd_rate_reach_pct"])

@@ -64,3 +64,21 @@ def test_soft_rounding_with_a_large_alpha_hands_the_synthesis_the_rounded_latent
     np.testing.assert_allclose(synthesis[inside], rounded[inside], atol=0.02)  # off by O(1 / alpha)
     grad = jax.grad(lambda y: training_latents(y, KEY, "soft", 0.0, alpha=16.0)[1].sum())(Y)
     assert bool(jnp.all(jnp.isfinite(grad)))
+
+
+def test_the_soft_synthesis_latents_are_the_conditional_mean_of_y_given_the_noisy_value():
+    alpha = 4.0  # Monte Carlo: y uniform over many cells, n = soft_round(y) + u, E[y | n] in narrow bins of n
+    y = jax.random.uniform(jax.random.key(3), (2_000_000,), minval=-3.0, maxval=3.0)
+    n, synthesis = training_latents(y, jax.random.key(4), "soft", alpha=alpha)
+    bins = np.floor((np.asarray(n) + 2.0) * 20).astype(int)  # n in [-2, 2): away from the edges of y's range
+    inside = (bins >= 0) & (bins < 80)
+    mean_y = np.bincount(bins[inside], np.asarray(y)[inside], 80) / np.bincount(bins[inside], minlength=80)
+    mean_synthesis = np.bincount(bins[inside], np.asarray(synthesis)[inside], 80) / np.bincount(bins[inside], minlength=80)
+    np.testing.assert_allclose(mean_synthesis, mean_y, atol=0.01)
+    # and it does not determine y: given it, y still spreads as the noise does (the soft-rounded latents
+    # themselves would tell the synthesis y to within float rounding)
+    fine = np.floor((np.asarray(synthesis) + 2.0) * 200).astype(int)
+    inside = (fine >= 0) & (fine < 800)
+    count = np.bincount(fine[inside], minlength=800)
+    m1, m2 = (np.bincount(fine[inside], np.asarray(y)[inside] ** k, 800) / np.maximum(count, 1) for k in (1, 2))
+    assert np.sqrt(np.maximum(m2 - m1**2, 0))[count > 100].mean() > 0.2
