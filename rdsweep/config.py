@@ -81,7 +81,8 @@ class TrainConfig:
                f"train.lr_schedule must be constant or cosine, not {self.lr_schedule!r}")
         _check(0 <= self.rate_warmup <= 1000, f"train.rate_warmup must be 0..1000 epochs, not {self.rate_warmup}")
         _check(0 <= self.lr_warmup < self.epochs,
-               f"train.lr_warmup must be 0 or more epochs and fewer than train.epochs={self.epochs}, not {self.lr_warmup}")
+               f"train.lr_warmup must be 0 or more epochs, fewer than train.epochs={self.epochs}, not "
+               f"{self.lr_warmup}")
         _check(self.precision in PRECISIONS, f"train.precision must be one of {', '.join(PRECISIONS)}, not "
                                              f"{self.precision!r}")
         _check(self.quantizer in QUANTIZERS, f"train.quantizer must be one of {', '.join(QUANTIZERS)}, not "
@@ -251,8 +252,7 @@ def value_of(value) -> str:
 
 
 _SHORT = {"train_limit": "n", "batch_size": "b", "learning_rate": "lr", "lr_schedule": "", "pin_core": "pinned",
-          "quantizer": "", "rate_warmup": "warm", "lr_warmup": "lrwarm",
-          "precision": ""}
+          "quantizer": "", "rate_warmup": "warm", "lr_warmup": "lrwarm", "precision": ""}
 
 
 def run_name(cfg) -> str:

@@ -180,7 +180,8 @@ def test_the_reachable_bd_rate_reads_rates_off_the_time_sharing_chord():
                                              np.array([2.0, 18.0]), np.array([10.0, 20.0])))
     r_a, d_a = np.array([7.5, 12.9, 23.8, 41.4]), np.array([13.6, 15.0, 16.9, 18.9])
     scaled = bd_row(0.8 * r_a, d_a, r_a, d_a)  # 20 % fewer bits at every PSNR: both measures agree
-    assert scaled["bd_rate_reach_pct"] == pytest.approx(-20.0) and scaled["bd_rate_pct"] == pytest.approx(-20.0, abs=0.1)
+    assert scaled["bd_rate_reach_pct"] == pytest.approx(-20.0)
+    assert scaled["bd_rate_pct"] == pytest.approx(-20.0, abs=0.1)
     r_t, d_t = np.array([0.06, 12.2, 18.7, 31.2]), np.array([10.95, 15.4, 16.9, 19.1])  # a collapsed first point
     row = bd_row(r_t, d_t, r_a, d_a)
     assert row["bd_rate_pct"] < row["bd_rate_reach_pct"] - 5  # akima's curve through 0.06 bits promises more

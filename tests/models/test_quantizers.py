@@ -72,8 +72,9 @@ def test_the_soft_synthesis_latents_are_the_conditional_mean_of_y_given_the_nois
     n, synthesis = training_latents(y, jax.random.key(4), "soft", alpha=alpha)
     bins = np.floor((np.asarray(n) + 2.0) * 20).astype(int)  # n in [-2, 2): away from the edges of y's range
     inside = (bins >= 0) & (bins < 80)
-    mean_y = np.bincount(bins[inside], np.asarray(y)[inside], 80) / np.bincount(bins[inside], minlength=80)
-    mean_synthesis = np.bincount(bins[inside], np.asarray(synthesis)[inside], 80) / np.bincount(bins[inside], minlength=80)
+    count = np.bincount(bins[inside], minlength=80)
+    mean_y = np.bincount(bins[inside], np.asarray(y)[inside], 80) / count
+    mean_synthesis = np.bincount(bins[inside], np.asarray(synthesis)[inside], 80) / count
     np.testing.assert_allclose(mean_synthesis, mean_y, atol=0.01)
     # and it does not determine y: given it, y still spreads as the noise does (the soft-rounded latents
     # themselves would tell the synthesis y to within float rounding)
