@@ -40,9 +40,11 @@ def reach_rate(r_t, d_t, r_a, d_a, n: int = 1000) -> float:
     model delivers. Needs PSNR strictly increasing along each curve (``curve``) and overlapping ranges; nan
     where a rate read off is not above 0."""
     lo, hi = max(d_t.min(), d_a.min()), min(d_t.max(), d_a.max())
+    if hi <= lo:
+        return float("nan")
     p = np.linspace(lo, hi, n)
     rt, ra = np.interp(p, *lower_hull(d_t, r_t)), np.interp(p, *lower_hull(d_a, r_a))
-    if hi <= lo or not (np.all(rt > 0) and np.all(ra > 0)):
+    if not (np.all(rt > 0) and np.all(ra > 0)):
         return float("nan")
     return float(100 * np.expm1(np.mean(np.log(rt) - np.log(ra))))
 
@@ -57,7 +59,7 @@ def bd_row(r_t, d_t, r_a, d_a) -> dict:
     hi = min(d_t.max(initial=-np.inf), d_a.max(initial=-np.inf))
     row = {"learned_points": len(r_t), "baseline_points": len(r_a), "psnr_overlap_low": lo,
            "psnr_overlap_high": hi, "bd_rate_pct": np.nan, "bd_psnr_db": np.nan, "bd_rate_reach_pct": np.nan}
-    if len(r_t) >= 2 and len(r_a) >= 2 and hi > lo:
+    if len(r_t) >= 2 and len(r_a) >= 2:
         row["bd_rate_reach_pct"] = reach_rate(r_t, d_t, r_a, d_a)
     if len(r_t) < 4 or len(r_a) < 4 or hi <= lo:
         row["note"] = "PSNR ranges do not overlap" if hi <= lo else "fewer than 4 lossy points"

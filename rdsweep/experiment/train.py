@@ -165,8 +165,9 @@ def fit(cfg, spec: ModelSpec, net, params, train_images: np.ndarray, run_dir, lo
         return None if warm <= 0 else jnp.float32(min(1.0, (epoch * steps + s0) / warm))
 
     def alpha(epoch: int, s0: int):  # the soft rounding's, linear over the training's steps
-        done = (epoch * steps + s0) / (int(cfg.train.epochs) * steps)
-        return None if cfg.train.quantizer != "soft" else jnp.float32(np.interp(done, [0, 1], SOFT_ALPHA))
+        if cfg.train.quantizer != "soft":
+            return None
+        return jnp.float32(np.interp((epoch * steps + s0) / (int(cfg.train.epochs) * steps), [0, 1], SOFT_ALPHA))
 
     step = make_train_step(net, optimizer, config.value_of(cfg.distortion), k).lower(
         params, opt_state, images, jnp.zeros((steps, B), jnp.int32), noise_key, jnp.int32(0), lmbda,
