@@ -79,7 +79,7 @@ best-sweep: $(STAMP)     ## conf/experiment/best.yaml (hyperprior, mixed, cosine
 	$(TRAIN) -m +experiment=best hydra.sweep.dir=$(BEST) $(OVERRIDES) $(HYDRA_LAUNCHER) $(ARGS); \
 	$(call AFTER,$(BEST)) mkdir -p $(SWEEPS) && $(TABLE) && exit $$status
 
-highrate-sweep: $(STAMP) ## conf/experiment/highrate.yaml (MSE, latent 256, 126 epochs, cosine) -> HIGHRATE, then the table
+highrate-sweep: $(STAMP) ## conf/experiment/highrate.yaml (fully convolutional hyperprior, MSE, 40 epochs) -> HIGHRATE, then the table
 	$(TRAIN) -m +experiment=highrate hydra.sweep.dir=$(HIGHRATE) $(OVERRIDES) $(HYDRA_LAUNCHER) $(ARGS); \
 	$(call AFTER,$(HIGHRATE)) mkdir -p $(SWEEPS) && $(TABLE) && exit $$status
 

@@ -562,8 +562,10 @@ def synthesis(model: Model, y_hat: np.ndarray) -> np.ndarray:
     spec, (H, W) = model.spec, model.shape[:2]
     filters, slope = list(spec["filters"]), float(spec["leaky_slope"])
     step = 2 ** len(filters)
-    x = leaky(np.asarray(y_hat, np.float64) @ p["dense1"]["kernel"] + p["dense1"]["bias"], slope)
-    x = leaky(x @ p["dense2"]["kernel"] + p["dense2"]["bias"], slope)
+    x = np.asarray(y_hat, np.float64)
+    if int(spec["hidden"]):  # hidden 0: fully convolutional, y_hat is the first deconvolution's input
+        x = leaky(x @ p["dense1"]["kernel"] + p["dense1"]["bias"], slope)
+        x = leaky(x @ p["dense2"]["kernel"] + p["dense2"]["bias"], slope)
     x = x.reshape(len(x), H // step, W // step, filters[-1])
     for i in range(len(filters)):
         layer = p[f"deconv{i + 1}"]

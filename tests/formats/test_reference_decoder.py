@@ -190,6 +190,18 @@ def test_hyperprior_compressing_images(hyper):
     agree(loaded, model, codec.compress(images), codec.encode(images))
 
 
+def test_fully_convolutional_hyperprior(tmp_path_factory, test_digits):
+    """model.hidden=0 (§6.2: no dense layers, y_hat is the first deconvolution's input) through a model file."""
+    M, base = get("hyperprior"), seed_spec()
+    spec = type(base)({**dataclasses.asdict(M.Config()), "filters": [4, 2], "hidden": 0}, base.prior, 98, base.shape)
+    params = M.init_params(spec, jax.random.key(5))
+    codec, loaded, model = _setup(tmp_path_factory, Codec(M(spec, params, M.entropy_from_training(spec, params,
+                                                                                              2.0**-8)), {"lmbda": 500.0}))
+    assert "dense1" not in model.params["synthesis"]
+    images = test_digits[:20]
+    agree(loaded, model, codec.compress(images), codec.encode(images))
+
+
 def test_names(seed):
     codec, loaded, model = seed
     images = np.random.default_rng(4).integers(0, 256, (5, *codec.shape), dtype=np.uint8)

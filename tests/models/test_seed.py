@@ -1,3 +1,5 @@
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -38,7 +40,26 @@ def test_shapes_the_strided_layers_cannot_take_are_refused():
         with pytest.raises(RdsweepError, match="divisible by 4"):
             Seed.check(seed_spec(shape))
     with pytest.raises(ValueError, match="model.hidden"):
-        Seed.Config(hidden=0)
+        Seed.Config(hidden=-1)
+
+
+@pytest.mark.parametrize("name", ["seed", "hyperprior", "meanscale", "gained"])
+def test_hidden_0_is_fully_convolutional(name):
+    """model.hidden=0: no dense layer in either transform; y is the last convolution's output (no activation),
+    flattened, so latent_dims must be H/4 * W/4 * filters[-1]; any other value is refused before building."""
+    model = get(name)
+    base = seed_spec()
+    spec = ModelSpec({**dataclasses.asdict(model.Config()), "filters": [4, 3], "hidden": 0}, base.prior, 7 * 7 * 3, base.shape)
+    model.check(spec)
+    params = model.init_params(spec, jax.random.key(0))
+    assert not any("dense" in k for k in params["analysis"]) and not any("dense" in k for k in params["synthesis"])
+    net = model.make_net(spec)
+    x = jax.random.uniform(jax.random.key(1), (2, 28, 28, 1))
+    y = net.apply({"params": params}, x, method=lambda m, x: m.analysis(x))
+    assert y.shape == (2, 147) and float(y.min()) < 0  # no leaky ReLU on the latents
+    assert net.apply({"params": params}, y, method=lambda m, y: m.synthesis(y)).shape == (2, 28, 28, 1)
+    with pytest.raises(RdsweepError, match="latent_dims 147, not 50"):
+        model.check(ModelSpec(spec.model, base.prior, 50, base.shape))
 
 
 def test_param_shapes_are_computed_without_allocating():
