@@ -49,10 +49,29 @@ def reach_rate(r_t, d_t, r_a, d_a, n: int = 1000) -> float:
     return float(100 * np.expm1(np.mean(np.log(rt) - np.log(ra))))
 
 
+def crossings(r_t, d_t, r_a, d_a, n: int = 4000) -> dict:
+    """Where two curves cross, over their overlapping rate range: each curve's PSNR read off its upper concave
+    hull in (rate, PSNR), linear in rate between hull points (what time-sharing its points reaches, as
+    ``reach_rate``). ``psnr_gain_min_db`` / ``psnr_gain_max_db``: the least and most PSNR the test curve has over
+    the other at equal rate there (both above 0: above it everywhere in the overlap); ``crossing_bits``: the
+    rates (bits/digit) where the difference changes sign, "none" if it never does. Empty where the rate ranges
+    do not overlap."""
+    lo, hi = max(r_t.min(), r_a.min()), min(r_t.max(), r_a.max())
+    if len(r_t) < 2 or len(r_a) < 2 or not 0 < lo < hi:
+        return {}
+    r = np.geomspace(lo, hi, n)
+    upper = lambda x, y: (lower_hull(x, -y)[0], -lower_hull(x, -y)[1])  # noqa: E731
+    gain = np.interp(r, *upper(r_t, d_t)) - np.interp(r, *upper(r_a, d_a))
+    flips = np.nonzero(np.sign(gain[:-1]) * np.sign(gain[1:]) < 0)[0]
+    at = [r[i] + (r[i + 1] - r[i]) * gain[i] / (gain[i] - gain[i + 1]) for i in flips]
+    return {"rate_overlap_low": lo, "rate_overlap_high": hi, "psnr_gain_min_db": float(gain.min()),
+            "psnr_gain_max_db": float(gain.max()), "crossing_bits": "; ".join(f"{x:.0f}" for x in at) or "none"}
+
+
 def bd_row(r_t, d_t, r_a, d_a) -> dict:
     """BD-rate (% bits the test curve needs relative to the anchor at equal PSNR; negative = fewer), BD-PSNR
     (dB gained at equal rate) and ``bd_rate_reach_pct`` (``reach_rate``), over the overlapping PSNR range, with
-    a note when undefined."""
+    a note when undefined, and where the curves cross (``crossings``)."""
     import bjontegaard as bd
 
     lo = max(d_t.min(initial=np.inf), d_a.min(initial=np.inf))
@@ -61,6 +80,7 @@ def bd_row(r_t, d_t, r_a, d_a) -> dict:
            "psnr_overlap_high": hi, "bd_rate_pct": np.nan, "bd_psnr_db": np.nan, "bd_rate_reach_pct": np.nan}
     if len(r_t) >= 2 and len(r_a) >= 2:
         row["bd_rate_reach_pct"] = reach_rate(r_t, d_t, r_a, d_a)
+        row.update(crossings(r_t, d_t, r_a, d_a))
     if len(r_t) < 4 or len(r_a) < 4 or hi <= lo:
         row["note"] = "PSNR ranges do not overlap" if hi <= lo else "fewer than 4 lossy points"
         return row
@@ -157,12 +177,7 @@ def gap_to_bound(label: str, s: pd.DataFrame, bound: list) -> list:
     MSE is read back from the seeds' mean PSNR of the mean MSE, so it is their geometric mean, within a few
     per cent of their mean at these seeds' spread. ``s``: the setting's summary rows (rate_info_bits_mean,
     psnr_of_mse_db_mean)."""
-    if "psnr_of_mse_db_mean" not in s:
-        return []
-    g = s[["rate_info_bits_mean", "psnr_of_mse_db_mean"]].dropna().sort_values("rate_info_bits_mean")
-    keep = g["psnr_of_mse_db_mean"].to_numpy() > np.maximum.accumulate(
-        np.r_[-np.inf, g["psnr_of_mse_db_mean"].to_numpy()[:-1]])
-    r, d = g["rate_info_bits_mean"].to_numpy()[keep], g["psnr_of_mse_db_mean"].to_numpy()[keep]
+    r, d = _mse_front(s)
     rows = []
     for bound_rate, psnr in bound:
         if len(r) >= 2 and d[0] <= psnr <= d[-1]:
@@ -170,3 +185,24 @@ def gap_to_bound(label: str, s: pd.DataFrame, bound: list) -> list:
             rows.append({"setting": label, "psnr_of_mse_db": psnr, "bound_bits": bound_rate, "our_bits": ours,
                          "gap_bits": ours - bound_rate})
     return rows
+
+
+def _mse_front(s: pd.DataFrame):
+    """A summary's seed-mean points (rate, PSNR of the mean MSE) on their Pareto front, by rate."""
+    if "psnr_of_mse_db_mean" not in s:
+        return np.array([]), np.array([])
+    g = s[["rate_info_bits_mean", "psnr_of_mse_db_mean"]].dropna().sort_values("rate_info_bits_mean")
+    keep = g["psnr_of_mse_db_mean"].to_numpy() > np.maximum.accumulate(
+        np.r_[-np.inf, g["psnr_of_mse_db_mean"].to_numpy()[:-1]])
+    return g["rate_info_bits_mean"].to_numpy()[keep], g["psnr_of_mse_db_mean"].to_numpy()[keep]
+
+
+def mse_chord(s: pd.DataFrame, n: int = 64):
+    """(rates, PSNRs of the mean MSE) along the chord ``gap_to_bound`` reads, n points evenly spaced in MSE
+    between the hull's ends: the line Figure 6 draws through a setting's points against the bound."""
+    r, d = _mse_front(s)
+    if len(r) < 2:
+        return r, d
+    hx, hr = lower_hull(-(10.0 ** (-d / 10)), r)
+    x = np.unique(np.r_[np.linspace(hx[0], hx[-1], n), hx])
+    return np.interp(x, hx, hr), -10 * np.log10(-x)

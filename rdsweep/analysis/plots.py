@@ -13,7 +13,7 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-from rdsweep.analysis.bd import curve
+from rdsweep.analysis.bd import curve, mse_chord
 from rdsweep.analysis.records import SETTING, whole
 from rdsweep.files import atomic_write_bytes
 from rdsweep.analysis.reference import NERD, NERD_LABEL, REFERENCE_RERUN, REPORT, REPORT_TABLE1, RERUN, nerd_psnr
@@ -55,12 +55,13 @@ def legend(ax, **kw) -> None:
         ax.legend(**kw)
 
 
-def _errorbars(ax, s, x: str, y: str, label, color, marker, lw=2.0):
-    """Means of a summary with 95% error bars (where there are several seeds) on both axes."""
+def _errorbars(ax, s, x: str, y: str, label, color, marker, lw=2.0, ls="-"):
+    """Means of a summary with 95% error bars (where there are several seeds) on both axes, joined by straight
+    lines (``ls``; "none": markers only)."""
     xe, ye = s.get(f"{x}_ci95"), s.get(f"{y}_ci95")
     several = s["n_seeds"].max() > 1
     ax.errorbar(s[f"{x}_mean"], s[f"{y}_mean"], xerr=xe if several else None, yerr=ye if several else None,
-                fmt="-", marker=marker, color=color, lw=lw, ms=5, capsize=3 if several else 0,
+                fmt="", ls=ls, marker=marker, color=color, lw=lw, ms=5, capsize=3 if several else 0,
                 label=text(f"{label} (n={s['n_seeds'].min()}{'' if s['n_seeds'].nunique() == 1 else '+'} seeds)"
                            if several else label))
 
@@ -76,7 +77,8 @@ def rd_figure(settings: list, baselines: list, out: Path, pixels=None) -> None:
         c, m = next(style)
         _errorbars(ax, s, "rate_info_bits", "psnr_db", label, c, m)
         if "psnr_of_mse_db_mean" in s and s["psnr_of_mse_db_mean"].notna().all():
-            _errorbars(ax3, s, "rate_info_bits", "psnr_of_mse_db", label, c, m)
+            _errorbars(ax3, s, "rate_info_bits", "psnr_of_mse_db", label, c, m, ls="none")
+            ax3.plot(*mse_chord(s), "-", color=c, lw=1.5)  # the time-sharing chord bound.csv reads
         alike = s[s["lmbda"].isin(list(REPORT_TABLE1))]  # the report's lambdas only
         if len(alike) and "psnr_report_formula_db_mean" in s and alike["psnr_report_formula_db_mean"].notna().all():
             _errorbars(ax2, alike, "rate_info_bits", "psnr_report_formula_db", label, c, m)

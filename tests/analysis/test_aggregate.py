@@ -187,3 +187,31 @@ def test_the_reachable_bd_rate_reads_rates_off_the_time_sharing_chord():
     assert row["bd_rate_pct"] < row["bd_rate_reach_pct"] - 5  # akima's curve through 0.06 bits promises more
     few = bd_row(r_t[1:3], d_t[1:3], r_a, d_a)  # akima needs 4 points, the chord 2
     assert np.isnan(few["bd_rate_pct"]) and np.isfinite(few["bd_rate_reach_pct"])
+
+
+def test_crossings_read_both_curves_off_their_time_sharing_chords():
+    from rdsweep.analysis.bd import bd_row, crossings
+
+    r_t, d_t = np.array([200.0, 500.0, 1000.0, 1500.0]), np.array([28.0, 32.0, 34.0, 35.0])
+    # (1200, 35) lies below the chord from (600, 29) to (1600, 40), which mixing those two reaches: 0.011 dB/bit
+    r_a, d_a = np.array([100.0, 600.0, 1200.0, 1600.0]), np.array([20.0, 29.0, 35.0, 40.0])
+    c = crossings(r_t, d_t, r_a, d_a)
+    # 34 + (r - 1000) / 500 = 29 + 0.011 (r - 600)  ->  r = 1066.7
+    assert c["crossing_bits"] == "1067" and (c["rate_overlap_low"], c["rate_overlap_high"]) == (200.0, 1500.0)
+    assert c["psnr_gain_max_db"] == pytest.approx(28.0 - (20.0 + 0.018 * 100))  # at the overlap's low end
+    assert c["psnr_gain_min_db"] == pytest.approx(35.0 - (29.0 + 0.011 * 900), abs=0.01)
+    above = crossings(r_t, d_t + 10, r_a, d_a)
+    assert above["crossing_bits"] == "none" and above["psnr_gain_min_db"] > 0
+    assert crossings(r_t, d_t, r_a + 2000, d_a) == {}  # rates do not overlap
+    assert bd_row(r_t, d_t, r_a, d_a)["crossing_bits"] == "1067"
+
+
+def test_figure_6_draws_the_chord_the_bound_gaps_read():
+    from rdsweep.analysis.bd import gap_to_bound, mse_chord
+
+    s = pd.DataFrame({"rate_info_bits_mean": [0.1, 12.0, 14.0, 30.0], "psnr_of_mse_db_mean": [11.0, 15.0, 15.1, 19.0]})
+    r, d = mse_chord(s)
+    assert (np.diff(r) > 0).all() and (np.diff(d) > 0).all() and (r[0], r[-1]) == (0.1, 30.0)
+    assert 14.0 not in r  # (14, 15.1) lies above the chord from (12, 15) to (30, 19): mixing those is cheaper
+    for row in gap_to_bound("x", s, [(2.0, 13.0), (5.0, 16.0)]):
+        assert row["our_bits"] == pytest.approx(np.interp(row["psnr_of_mse_db"], d, r), rel=2e-3)
