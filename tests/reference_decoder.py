@@ -563,6 +563,8 @@ def synthesis(model: Model, y_hat: np.ndarray) -> np.ndarray:
     filters, slope = list(spec["filters"]), float(spec["leaky_slope"])
     step = 2 ** len(filters)
     x = np.asarray(y_hat, np.float64)
+    if not int(spec["hidden"]) and y_hat.shape[1] != H // step * W // step * filters[-1]:
+        raise FormatError(f"hidden 0 needs latent_dims {H // step * W // step * filters[-1]}, not {y_hat.shape[1]}")
     if int(spec["hidden"]):  # hidden 0: fully convolutional, y_hat is the first deconvolution's input
         x = leaky(x @ p["dense1"]["kernel"] + p["dense1"]["bias"], slope)
         x = leaky(x @ p["dense2"]["kernel"] + p["dense2"]["bias"], slope)

@@ -56,16 +56,19 @@ def crossings(r_t, d_t, r_a, d_a, n: int = 4000) -> dict:
     the other at equal rate there (both above 0: above it everywhere in the overlap); ``crossing_bits``: the
     rates (bits/digit) where the difference changes sign, "none" if it never does. Empty where the rate ranges
     do not overlap."""
-    lo, hi = max(r_t.min(), r_a.min()), min(r_t.max(), r_a.max())
-    if len(r_t) < 2 or len(r_a) < 2 or not 0 < lo < hi:
+    if len(r_t) < 2 or len(r_a) < 2:
         return {}
-    r = np.geomspace(lo, hi, n)
-    upper = lambda x, y: (lower_hull(x, -y)[0], -lower_hull(x, -y)[1])  # noqa: E731
-    gain = np.interp(r, *upper(r_t, d_t)) - np.interp(r, *upper(r_a, d_a))
-    flips = np.nonzero(np.sign(gain[:-1]) * np.sign(gain[1:]) < 0)[0]
-    at = [r[i] + (r[i + 1] - r[i]) * gain[i] / (gain[i] - gain[i + 1]) for i in flips]
+    lo, hi = max(r_t.min(), r_a.min()), min(r_t.max(), r_a.max())
+    if hi <= lo:
+        return {}
+    (xt, yt), (xa, ya) = lower_hull(r_t, -d_t), lower_hull(r_a, -d_a)  # upper hulls, PSNR negated
+    r = np.unique(np.r_[np.linspace(lo, hi, n), xt[(xt > lo) & (xt < hi)], xa[(xa > lo) & (xa < hi)]])
+    gain = np.interp(r, xa, ya) - np.interp(r, xt, yt)
+    nz = np.nonzero(gain)[0]  # a sign change between neighbouring non-zero gains, through any zeros between them
+    at = [r[i + 1] if j > i + 1 else r[i] + (r[j] - r[i]) * gain[i] / (gain[i] - gain[j])
+          for i, j in zip(nz[:-1], nz[1:]) if gain[i] * gain[j] < 0]
     return {"rate_overlap_low": lo, "rate_overlap_high": hi, "psnr_gain_min_db": float(gain.min()),
-            "psnr_gain_max_db": float(gain.max()), "crossing_bits": "; ".join(f"{x:.0f}" for x in at) or "none"}
+            "psnr_gain_max_db": float(gain.max()), "crossing_bits": "; ".join(f"{x:.4g}" for x in at) or "none"}
 
 
 def bd_row(r_t, d_t, r_a, d_a) -> dict:

@@ -5,8 +5,8 @@ Analysis: ``len(filters)`` stride-2 convolutions (kernel_size, SAME, leaky ReLU)
 convolutions down to the image's channels. ``hidden: 0`` makes the transforms fully convolutional: no dense
 layers, the last convolution has no activation and its output, flattened, is y, so ``latent_dims`` must be
 H/2^k * W/2^k * filters[-1] (k = len(filters); 7 * 7 * 16 = 784 for [32, 16] on MNIST). The image (H, W, C)
-comes from the data; H and W must be divisible by 2**len(filters). With the defaults on 28x28x1 this is the TFC tutorial's model: encoder 1,276,120 and
-decoder 1,278,471 parameters (latent 50).
+comes from the data; H and W must be divisible by 2**len(filters). With the defaults on 28x28x1 this is the TFC
+tutorial's model: encoder 1,276,120 and decoder 1,278,471 parameters (latent 50).
 """
 from __future__ import annotations
 

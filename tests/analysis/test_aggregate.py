@@ -200,6 +200,11 @@ def test_crossings_read_both_curves_off_their_time_sharing_chords():
     assert c["crossing_bits"] == "1067" and (c["rate_overlap_low"], c["rate_overlap_high"]) == (200.0, 1500.0)
     assert c["psnr_gain_max_db"] == pytest.approx(28.0 - (20.0 + 0.018 * 100))  # at the overlap's low end
     assert c["psnr_gain_min_db"] == pytest.approx(35.0 - (29.0 + 0.011 * 900), abs=0.01)
+    # a test point below its own chord (and below the anchor) is not what the coder reaches: no extra crossings
+    dip = crossings(np.insert(r_t, 2, 700.0), np.insert(d_t, 2, 29.5), r_a, d_a)
+    assert dip["crossing_bits"] == "1067" and dip["psnr_gain_min_db"] == pytest.approx(c["psnr_gain_min_db"])
+    touch = crossings(np.array([0.0, 2.0]), np.array([10.0, 14.0]), np.array([0.0, 2.0]), np.array([12.0, 12.0]))
+    assert touch["crossing_bits"] == "1"  # rates from 0 (a linear grid)
     above = crossings(r_t, d_t + 10, r_a, d_a)
     assert above["crossing_bits"] == "none" and above["psnr_gain_min_db"] > 0
     assert crossings(r_t, d_t, r_a + 2000, d_a) == {}  # rates do not overlap
@@ -213,5 +218,7 @@ def test_figure_6_draws_the_chord_the_bound_gaps_read():
     r, d = mse_chord(s)
     assert (np.diff(r) > 0).all() and (np.diff(d) > 0).all() and (r[0], r[-1]) == (0.1, 30.0)
     assert 14.0 not in r  # (14, 15.1) lies above the chord from (12, 15) to (30, 19): mixing those is cheaper
-    for row in gap_to_bound("x", s, [(2.0, 13.0), (5.0, 16.0)]):
+    rows = gap_to_bound("x", s, [(2.0, 13.0), (5.0, 16.0)])
+    assert len(rows) == 2
+    for row in rows:
         assert row["our_bits"] == pytest.approx(np.interp(row["psnr_of_mse_db"], d, r), rel=2e-3)

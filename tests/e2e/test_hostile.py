@@ -438,7 +438,10 @@ SIZES = {  # make(shared, tmp) writes the hostile file(s); args(shared, tmp) -> 
         "latent_dims must be a whole number in 1..4096"),
     "model config hidden 10**9": (
         lambda s, t: forge(s / "m.rdsm", t / "m.rdsm", config(model={"name": "seed", "hidden": 10**9})),
-        _model("m.rdsm"), "model.hidden must be 1 to 16384"),
+        _model("m.rdsm"), "model.hidden must be 0 (fully convolutional) to 16384"),
+    "model config hidden 0 with a latent the convolutions do not make": (
+        lambda s, t: forge(s / "m.rdsm", t / "m.rdsm", config(model={"name": "seed", "hidden": 0})),
+        _model("m.rdsm"), "model.hidden=0 (fully convolutional)"),
     "model config filters [10**6]": (
         lambda s, t: forge(s / "m.rdsm", t / "m.rdsm", config(model={"name": "seed", "filters": [10**6]})),
         _model("m.rdsm"), "model.filters"),
