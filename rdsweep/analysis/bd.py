@@ -74,7 +74,7 @@ def crossings(r_t, d_t, r_a, d_a, n: int = 4000) -> dict:
 def bd_row(r_t, d_t, r_a, d_a) -> dict:
     """BD-rate (% bits the test curve needs relative to the anchor at equal PSNR; negative = fewer), BD-PSNR
     (dB gained at equal rate) and ``bd_rate_reach_pct`` (``reach_rate``), over the overlapping PSNR range, with
-    a note when undefined, and where the curves cross (``crossings``)."""
+    a note when undefined."""
     import bjontegaard as bd
 
     lo = max(d_t.min(initial=np.inf), d_a.min(initial=np.inf))
@@ -83,7 +83,6 @@ def bd_row(r_t, d_t, r_a, d_a) -> dict:
            "psnr_overlap_high": hi, "bd_rate_pct": np.nan, "bd_psnr_db": np.nan, "bd_rate_reach_pct": np.nan}
     if len(r_t) >= 2 and len(r_a) >= 2:
         row["bd_rate_reach_pct"] = reach_rate(r_t, d_t, r_a, d_a)
-        row.update(crossings(r_t, d_t, r_a, d_a))
     if len(r_t) < 4 or len(r_a) < 4 or hi <= lo:
         row["note"] = "PSNR ranges do not overlap" if hi <= lo else "fewer than 4 lossy points"
         return row
@@ -133,6 +132,7 @@ def bd_table(settings: list, anchors: list) -> tuple[pd.DataFrame, str | None]:
     pairs where it is defined (the note says how many are not, and why), ``bd_rate_ci_includes_0`` whether
     the interval holds 0 (the same for BD-PSNR); the BD-rate of the seed-mean curves is kept as
     ``bd_rate_pct_of_means``. ``bd_rate_reach_*``: the same for ``reach_rate`` (defined from 2 points a curve).
+    Where the seed-mean curves cross: ``crossings``.
     """
     learned = {name for name, _ in settings}
     note = None
@@ -148,7 +148,8 @@ def bd_table(settings: list, anchors: list) -> tuple[pd.DataFrame, str | None]:
         for anchor, b in anchors:
             if anchor == name:
                 continue
-            row = {"learned": name, "baseline": anchor, **bd_row(r_t, d_t, *means[anchor])}
+            row = {"learned": name, "baseline": anchor, **bd_row(r_t, d_t, *means[anchor]),
+                   **crossings(r_t, d_t, *means[anchor])}  # of the seed-mean curves only
             pairs = _pairs(g, b)
             if len(pairs) > 1:
                 per = [bd_row(*curve(x), *curve(y)) for x, y in pairs]
@@ -180,32 +181,36 @@ def gap_to_bound(label: str, s: pd.DataFrame, bound: list) -> list:
     MSE is read back from the seeds' mean PSNR of the mean MSE, so it is their geometric mean, within a few
     per cent of their mean at these seeds' spread. ``s``: the setting's summary rows (rate_info_bits_mean,
     psnr_of_mse_db_mean)."""
-    r, d = _mse_front(s)
+    hull = _mse_hull(s)
     rows = []
     for bound_rate, psnr in bound:
-        if len(r) >= 2 and d[0] <= psnr <= d[-1]:
-            ours = float(np.interp(-(10.0 ** (-psnr / 10)), *lower_hull(-(10.0 ** (-d / 10)), r)))  # by -MSE
+        if hull is not None and hull[0][0] <= -(10.0 ** (-psnr / 10)) <= hull[0][-1]:
+            ours = float(np.interp(-(10.0 ** (-psnr / 10)), *hull))
             rows.append({"setting": label, "psnr_of_mse_db": psnr, "bound_bits": bound_rate, "our_bits": ours,
                          "gap_bits": ours - bound_rate})
     return rows
 
 
-def _mse_front(s: pd.DataFrame):
-    """A summary's seed-mean points (rate, PSNR of the mean MSE) on their Pareto front, by rate."""
+def _mse_hull(s: pd.DataFrame):
+    """(-MSE, rate) on the lower convex hull of a summary's seed-mean points on their Pareto front (rate,
+    PSNR of the mean MSE), -MSE increasing; None with fewer than 2 such points."""
     if "psnr_of_mse_db_mean" not in s:
-        return np.array([]), np.array([])
+        return None
     g = s[["rate_info_bits_mean", "psnr_of_mse_db_mean"]].dropna().sort_values("rate_info_bits_mean")
-    keep = g["psnr_of_mse_db_mean"].to_numpy() > np.maximum.accumulate(
-        np.r_[-np.inf, g["psnr_of_mse_db_mean"].to_numpy()[:-1]])
-    return g["rate_info_bits_mean"].to_numpy()[keep], g["psnr_of_mse_db_mean"].to_numpy()[keep]
+    d = g["psnr_of_mse_db_mean"].to_numpy()
+    keep = d > np.maximum.accumulate(np.r_[-np.inf, d[:-1]])
+    if keep.sum() < 2:
+        return None
+    return lower_hull(-(10.0 ** (-d[keep] / 10)), g["rate_info_bits_mean"].to_numpy()[keep])
 
 
 def mse_chord(s: pd.DataFrame, n: int = 64):
     """(rates, PSNRs of the mean MSE) along the chord ``gap_to_bound`` reads, n points evenly spaced in MSE
-    between the hull's ends: the line Figure 6 draws through a setting's points against the bound."""
-    r, d = _mse_front(s)
-    if len(r) < 2:
-        return r, d
-    hx, hr = lower_hull(-(10.0 ** (-d / 10)), r)
+    between the hull's ends: the line Figure 6 draws through a setting's points against the bound (empty
+    with fewer than 2 points)."""
+    hull = _mse_hull(s)
+    if hull is None:
+        return np.array([]), np.array([])
+    hx, hr = hull
     x = np.unique(np.r_[np.linspace(hx[0], hx[-1], n), hx])
     return np.interp(x, hx, hr), -10 * np.log10(-x)

@@ -190,7 +190,7 @@ def test_the_reachable_bd_rate_reads_rates_off_the_time_sharing_chord():
 
 
 def test_crossings_read_both_curves_off_their_time_sharing_chords():
-    from rdsweep.analysis.bd import bd_row, crossings
+    from rdsweep.analysis.bd import bd_row, bd_table, crossings
 
     r_t, d_t = np.array([200.0, 500.0, 1000.0, 1500.0]), np.array([28.0, 32.0, 34.0, 35.0])
     # (1200, 35) lies below the chord from (600, 29) to (1600, 40), which mixing those two reaches: 0.011 dB/bit
@@ -208,7 +208,10 @@ def test_crossings_read_both_curves_off_their_time_sharing_chords():
     above = crossings(r_t, d_t + 10, r_a, d_a)
     assert above["crossing_bits"] == "none" and above["psnr_gain_min_db"] > 0
     assert crossings(r_t, d_t, r_a + 2000, d_a) == {}  # rates do not overlap
-    assert bd_row(r_t, d_t, r_a, d_a)["crossing_bits"] == "1067"
+    assert "crossing_bits" not in bd_row(r_t, d_t, r_a, d_a)  # bd_table adds it, for the seed-mean curves only
+    runs = lambda r, d: pd.DataFrame({"lmbda": np.arange(len(r)), "rate_info_bits": r, "psnr_db": d})  # noqa: E731
+    table, _ = bd_table([("t", runs(r_t, d_t))], [("a", runs(r_a, d_a))])
+    assert table.loc[0, "crossing_bits"] == "1067"
 
 
 def test_figure_6_draws_the_chord_the_bound_gaps_read():
