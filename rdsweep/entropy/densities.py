@@ -48,6 +48,9 @@ def _uniform_centered(key, shape, dtype=jnp.float32):
     return jax.random.uniform(key, shape, dtype, -0.5, 0.5)
 
 
+MEDIAN_BRACKET, MEDIAN_STEPS = 4096.0, 32  # FactorizedPrior.median
+
+
 class FactorizedPrior(nn.Module):
     """Base class: subclasses define ``z(x)`` (per dimension, increasing) and the standard CDF ``F``."""
 
@@ -72,6 +75,19 @@ class FactorizedPrior(nn.Module):
         sign = jnp.where(sign == 0, 1.0, sign)
         return jnp.abs(self.std_cdf(sign * zu) - self.std_cdf(sign * zl))
 
+    def median(self):
+        """Per dimension, the x with CDF(x) = 1/2 (dims,), without a gradient: where the coder quantizes
+        (``FactorizedEntropy``), so training that rounds (``train.quantizer`` other than noise) rounds there too.
+        Jittable: MEDIAN_STEPS bisection steps of z over [-MEDIAN_BRACKET, MEDIAN_BRACKET] (a resolution of
+        2**-19 there); ``quantiles`` solves the same equation for the coder, to float32 precision."""
+        lo = jnp.full((self.dims,), -MEDIAN_BRACKET, jnp.float32)
+        hi = -lo
+        for _ in range(MEDIAN_STEPS):
+            mid = 0.5 * (lo + hi)
+            below = self.z(mid[None])[0] < 0
+            lo, hi = jnp.where(below, mid, lo), jnp.where(below, hi, mid)
+        return jax.lax.stop_gradient(0.5 * (lo + hi))
+
     def bits(self, y):
         """-log2 likelihood per dimension (bounded below as in TFC/CompressAI)."""
         return -jnp.log2(jnp.maximum(self.likelihood(y), LIKELIHOOD_BOUND))
@@ -90,6 +106,9 @@ class LocationScalePrior(FactorizedPrior):
     def z(self, x):
         loc = 0.0 if self.loc is None else self.loc
         return (x - loc) * jnp.exp(-self.log_scale)
+
+    def median(self):
+        return jax.lax.stop_gradient(jnp.zeros((self.dims,)) if self.loc is None else self.loc)
 
 
 class LogisticPrior(LocationScalePrior):

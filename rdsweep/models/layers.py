@@ -94,7 +94,8 @@ def training_latents(y, key, quantizer: str = "noise", shift=0.0, alpha=None):
     soft_round_inverse(n - 1/2, alpha) + 1/2 (both + shift), which tends to round(y - shift) + shift as alpha
     grows; ``alpha``: a scalar, annealed over training through ``SOFT_ALPHA`` (None: its last value). The
     synthesis never sees the soft-rounded latents without their noise: their fractional part would carry what
-    rounding throws away when coding. ``shift``: what the coder quantizes around (a mean-scale model's means)."""
+    rounding throws away when coding. ``shift``: what the coder quantizes around (a factorized density's
+    median, ``FactorizedPrior.median``; a mean-scale model's means; 0 for a zero-mean Gaussian's y)."""
     u = jax.random.uniform(key, y.shape, y.dtype, -0.5, 0.5)
     if quantizer == "noise":
         return y + u, y + u

@@ -113,7 +113,8 @@ class SeedNet(nn.Module):
 
     def __call__(self, x, noise_key, alpha=None):
         """Returns (bits per digit on the noisy latents, reconstruction, {})."""
-        for_rate, for_synthesis = training_latents(self.analysis(x), noise_key, self.quantizer, alpha=alpha)
+        shift = 0.0 if self.quantizer == "noise" else self.entropy.median()  # where the coder rounds
+        for_rate, for_synthesis = training_latents(self.analysis(x), noise_key, self.quantizer, shift, alpha)
         return self.entropy.bits(for_rate).sum(axis=-1), self.synthesis(for_synthesis), {}
 
 

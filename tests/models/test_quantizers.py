@@ -7,9 +7,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from rdsweep.entropy.densities import PRIORS, make_density, quantiles
 from rdsweep.models import MODELS, get
-from rdsweep.models.layers import QUANTIZERS, soft_round, soft_round_inverse, training_latents
-from tests.conftest import seed_spec
+from rdsweep.models.layers import (QUANTIZERS, images_to_input, output_to_images, soft_round, soft_round_inverse,
+                                   training_latents)
+from tests.conftest import perturbed_params, seed_spec
 
 Y = jnp.linspace(-3.2, 3.7, 301)
 KEY = jax.random.key(0)
@@ -85,3 +87,30 @@ def test_the_soft_synthesis_latents_are_the_conditional_mean_of_y_given_the_nois
     # themselves would tell the synthesis y to within float rounding: spread 0.0014)
     count, (m1, m2) = _binned(synthesis, 200, y, y**2)
     assert np.sqrt(np.maximum(m2 - m1**2, 0))[count > 100].mean() > 0.2
+
+
+@pytest.mark.parametrize("prior", sorted(PRIORS))
+def test_each_density_knows_the_median_the_coder_quantizes_around(prior):
+    density = make_density({"name": prior}, 6)
+    params = perturbed_params(density)
+    median = np.asarray(density.apply({"params": params}, method=density.median))
+    assert (np.abs(median).max() > 0.01) == (prior != "logistic")  # the logistic prior has its location at 0
+    np.testing.assert_allclose(median, quantiles(density, params, 2.0**-8)[1], atol=2e-5)
+
+
+@pytest.mark.parametrize("quantizer", ["ste", "mixed"])
+def test_training_rounds_the_latents_where_the_coder_does(quantizer, test_digits):
+    """With a rounding quantizer the synthesis in training sees the latents the decoder will get: rounded around
+    the density's median, not the integers (before this, seed + mixed trained on one grid and coded on another)."""
+    spec = seed_spec(latent_dims=8)
+    model = get("seed")
+    params = model.init_params(spec, jax.random.key(0))
+    params = {**params, "entropy": perturbed_params(make_density(spec.prior, spec.latent_dims), scale=1.0)}
+    images = test_digits[:64]
+    net = model.make_net(spec, quantizer=quantizer)
+    _, x_tilde, _ = net.apply({"params": params}, images_to_input(images), jax.random.key(3))
+    coder = model(spec, params, model.entropy_from_training(spec, params, 2.0**-8))
+    assert np.abs(coder.entropy["y"].offset - np.round(coder.entropy["y"].offset)).max() > 0.1
+    decoded = coder.decode(coder.encode(images)).astype(int)
+    trained = np.asarray(output_to_images(x_tilde)).astype(int)
+    assert np.abs(decoded - trained).max() <= 1 and np.mean(decoded == trained) > 0.999
