@@ -75,7 +75,7 @@ baselines: $(STAMP)      ## conf/experiment/baselines.yaml: DCT, 8x8 DCT, PCA, P
 figures: $(STAMP)        ## the report's figures from one trained run (default: the sweep's lambda=2000 run)
 	$(RDSWEEP) figures $(RUN)
 
-best-sweep: $(STAMP)     ## conf/experiment/best.yaml (hyperprior, mixed, cosine from 2e-3; Table 1's lambdas) -> BEST, then the table
+best-sweep: $(STAMP)     ## conf/experiment/best.yaml (hyperprior, mixed, cosine from 2e-3, the encoder's search; Table 1's lambdas) -> BEST, then the table
 	$(TRAIN) -m +experiment=best hydra.sweep.dir=$(BEST) $(OVERRIDES) $(HYDRA_LAUNCHER) $(ARGS); \
 	$(call AFTER,$(BEST)) mkdir -p $(SWEEPS) && $(TABLE) && exit $$status
 

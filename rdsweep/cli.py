@@ -65,6 +65,8 @@ def cmd_compress(args) -> None:
     images, names = read_images(args.input, codec.shape, codec.most_images())  # bounded before reading
     codec.check_file(len(images), names)  # before encoding
     n, symbols = len(images), codec.encode(images)
+    if args.rdo:
+        symbols = codec.search(images, symbols, args.rdo)[0]
     del images  # the symbols stand for them from here (memory: the most images one file holds)
     data = codec.compress_symbols(symbols, n, names)
     atomic_write_bytes(args.output, data, replace=args.force)
@@ -206,6 +208,15 @@ def positive(text: str) -> int:
     return value
 
 
+def rdo_rounds(text: str) -> int:
+    """An argparse type: a whole number of search rounds, 0..rdo.MAX_ROUNDS."""
+    from rdsweep.coding.rdo import MAX_ROUNDS
+
+    if not (text.isdigit() and int(text) <= MAX_ROUNDS):
+        raise argparse.ArgumentTypeError(f"must be a whole number of rounds 0..{MAX_ROUNDS}, not {text!r}")
+    return int(text)
+
+
 def positive_number(text: str) -> float:
     """An argparse type: a finite number > 0."""
     try:
@@ -240,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-m", "--model", type=Path, required=True,
                    help="the model file (.rdsm, from rdsweep export) or a trained run directory")
     c.add_argument("-o", "--output", type=Path, required=True, help="the compressed file to write (.rds)")
+    c.add_argument("--rdo", type=rdo_rounds, default=0, metavar="ROUNDS",
+                   help="search each image's symbols for the least rate + lmbda * distortion of the model's training "
+                        "(up to ROUNDS rounds of one-symbol moves; slower encoding, the same decoder)")
     _lmbda(c)
     _force(c)
     c.set_defaults(fn=cmd_compress)

@@ -175,6 +175,18 @@ class Codec:
     def decode(self, symbols: dict) -> np.ndarray:
         return self.model.decode(symbols)
 
+    def search(self, images, symbols: dict, rounds: int) -> tuple[dict, dict]:
+        """The encoder's rate-distortion optimised quantization (``coding.rdo``) of ``encode``'s symbols, for the
+        loss the model was trained on (its ``lmbda`` and ``distortion``): (symbols, statistics)."""
+        from rdsweep.coding import rdo
+        from rdsweep.distortion import TRAINING
+
+        lmbda, distortion = self.meta.get("lmbda"), self.meta.get("distortion")
+        if lmbda is None or distortion not in TRAINING:
+            raise RdsweepError("the encoder's search needs the model's lmbda and distortion, and this model file "
+                               f"records {'no lmbda' if lmbda is None else f'distortion {distortion!r}'}")
+        return rdo.optimise(self, self.images(images), symbols, float(lmbda), distortion, rounds)
+
     def info_bits(self, symbols: dict) -> dict:
         """Per entropy layer, the exact information content (bits) of each digit under the coder."""
         out = {}

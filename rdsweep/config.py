@@ -18,6 +18,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
 from rdsweep import models
+from rdsweep.coding import rdo
 from rdsweep.data.download import default_dir
 from rdsweep.entropy.densities import PRIORS
 from rdsweep.errors import RdsweepError
@@ -92,9 +93,12 @@ class TrainConfig:
 @dataclass
 class CodecConfig:
     tail_mass: float = 2.0**-8  # as TFC: mass outside each table, coded through the escape bin
+    rdo_rounds: int = 0  # the encoder's search for the symbols of least rate + lmbda * distortion (coding/rdo.py)
 
     def __post_init__(self):
         _check(1e-12 <= self.tail_mass < 0.5, f"codec.tail_mass must be in [1e-12, 0.5), not {self.tail_mass}")
+        _check(0 <= self.rdo_rounds <= rdo.MAX_ROUNDS, f"codec.rdo_rounds must be 0..{rdo.MAX_ROUNDS}, not "
+                                                       f"{self.rdo_rounds}")
 
 
 @dataclass
@@ -265,8 +269,9 @@ def run_name(cfg) -> str:
 
 def variant(cfg) -> str:
     """Every identity setting not in the run name's fixed part that differs from its default: ``n2000``
-    (data.train_limit), ``b64``, ``lr0.002``, ``cosine``, ``hidden256``, ... joined by '-'; a hash when that
-    gets long."""
+    (data.train_limit), ``b64``, ``lr0.002``, ``cosine``, ``hidden256``, ... then ``rdo<rounds>`` for the
+    encoder's search (``codec.rdo_rounds``: not in the identity, training is the same), joined by '-'; a hash
+    when that gets long."""
     default = {"train_limit": None, "batch_size": TrainConfig.batch_size, "learning_rate": TrainConfig.learning_rate,
                "lr_schedule": TrainConfig.lr_schedule, "pin_core": False, "quantizer": TrainConfig.quantizer,
                "rate_warmup": TrainConfig.rate_warmup, "lr_warmup": TrainConfig.lr_warmup,
@@ -280,6 +285,7 @@ def variant(cfg) -> str:
             if k != "name" and defaults is not None and v != defaults.get(k):
                 text = "x".join(map(str, v)) if isinstance(v, list) else format(v, "g") if isinstance(v, float) else v
                 tags.append(f"{k}{text}")
+    tags += [f"rdo{cfg.codec.rdo_rounds}"] if cfg.codec.rdo_rounds else []  # the encoder's, not the training's
     suffix = "-".join(tags)
     return hashlib.sha256(suffix.encode()).hexdigest()[:8] if len(suffix) > 48 else suffix
 

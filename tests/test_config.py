@@ -27,6 +27,7 @@ def test_the_defaults_validate_and_name_the_run():
     (["model.filters=[32,64]", "prior=logistic", "seed=3"], "mnist-seed-logistic-mae-d50-e5-s3-filters32x64"),
     (["train.lr_schedule=cosine", "train.epochs=20"], "mnist-seed-deep_factorized-mae-d50-e20-s0-cosine"),
     (["train.lr_warmup=0.25"], "mnist-seed-deep_factorized-mae-d50-e5-s0-lrwarm0.25"),
+    (["codec.rdo_rounds=8", "train.batch_size=64"], "mnist-seed-deep_factorized-mae-d50-e5-s0-b64-rdo8"),
 ])
 def test_every_setting_of_the_checkpoint_identity_separates_run_names(overrides, name):
     assert config.validate(composed(*overrides)).name == name
@@ -46,6 +47,8 @@ def test_every_setting_of_the_checkpoint_identity_separates_run_names(overrides,
     (["model.filters=[20,50,60,70,80]"], "model.filters"),
     (["prior.filters=[0]"], "prior.filters"),
     (["codec.tail_mass=0.7"], "codec.tail_mass"),
+    (["codec.rdo_rounds=-1"], "codec.rdo_rounds must be 0..100"),
+    (["codec.rdo_rounds=101"], "codec.rdo_rounds must be 0..100"),
     (["train.lr_schedule=linear"], "train.lr_schedule must be constant or cosine"),
     (["-m", "lmbda=300,500,-2"], "not -2.0"),
     (["-m", "lmbda=300", "seed=0,1", "train.batch_size=0"], "train.batch_size"),

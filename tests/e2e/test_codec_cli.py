@@ -145,3 +145,21 @@ def test_info_tells_what_a_model_file_and_a_compressed_file_hold(exported, train
         assert text in r.stdout, (text, r.stdout)
     (tmp_path / "junk").write_bytes(b"hello")
     one_error_line(run_tool("info", tmp_path / "junk"), "neither a model file (.rdsm) nor a compressed file")
+
+
+def test_compress_with_the_encoders_search_decodes_what_the_search_chose(exported, test_digits, tmp_path):
+    images = test_digits[:60]
+    np.save(tmp_path / "in.npy", images[..., 0])
+    r = run_tool("compress", tmp_path / "in.npy", "-m", exported, "-o", tmp_path / "rdo.rds", "--rdo", "2")
+    assert r.returncode == 0, r.stderr
+    r = run_tool("decompress", tmp_path / "rdo.rds", "-m", exported, "-o", tmp_path / "out.npy")
+    assert r.returncode == 0, r.stderr
+    codec = rdsweep.load(exported)
+    plain = codec.encode(images)
+    searched, stats = codec.search(images, plain, 2)
+    assert stats["rdo_moves"] > 0 and stats["rdo_loss_after"] < stats["rdo_loss_before"]
+    assert np.array_equal(np.load(tmp_path / "out.npy"), codec.decode(searched))
+    for bad in ("-1", "101", "two"):
+        r = run_tool("compress", tmp_path / "in.npy", "-m", exported, "-o", tmp_path / "bad.rds", "--rdo", bad)
+        assert r.returncode == 2 and "--rdo: must be a whole number of rounds 0..100" in r.stderr
+        assert not (tmp_path / "bad.rds").exists()

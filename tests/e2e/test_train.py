@@ -128,3 +128,17 @@ def test_soft_rounding_trains_and_codes_exactly(tmp_path):
     assert r.returncode == 0, r.stderr
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["variant"] == "n256-soft" and metrics["decode_mismatches"] == 0 and 5 < metrics["psnr_db"] < 60
+
+
+def test_the_encoders_search_re_codes_a_trained_checkpoint_without_training_again(trained_run, tmp_path):
+    """codec.rdo_rounds is the encoder's, not in the checkpoint's identity: a copy of a trained run's checkpoint is
+    resumed at its last epoch and only coded again, under a run name of its own."""
+    shutil.copy(trained_run / "checkpoint.msgpack", tmp_path / "checkpoint.msgpack")
+    r = run_train("lmbda=500", *QUICK, "codec.rdo_rounds=2", f"hydra.run.dir={tmp_path}")
+    assert r.returncode == 0, r.stderr
+    assert "after epoch 1" in r.stdout and "epoch 1/1:" not in r.stdout
+    m, base = (json.loads((d / "metrics.json").read_text()) for d in (tmp_path, trained_run))
+    assert m["variant"].endswith("rdo2") and m["rdo_rounds"] == 2 and m["decode_mismatches"] == 0
+    assert m["rdo_loss_before"] == pytest.approx(base["rate_info_bits"] + 500 * base["mae"], rel=1e-5)
+    assert m["rdo_loss_after"] == pytest.approx(m["rate_info_bits"] + 500 * m["mae"], rel=1e-5)
+    assert m["rdo_loss_after"] < m["rdo_loss_before"] and m["rdo_moves"] > 0
