@@ -1,4 +1,5 @@
 """`rdsweep export / compress / decompress`: exact round trips across processes, and every failure mode."""
+import argparse
 import os
 
 import numpy as np
@@ -6,6 +7,7 @@ import pytest
 from PIL import Image
 
 import rdsweep
+from rdsweep.cli import rdo_rounds
 from tests.conftest import one_error_line, run_tool
 
 
@@ -159,7 +161,9 @@ def test_compress_with_the_encoders_search_decodes_what_the_search_chose(exporte
     searched, stats = codec.search(images, plain, 2)
     assert stats["rdo_moves"] > 0 and stats["rdo_loss_after"] < stats["rdo_loss_before"]
     assert np.array_equal(np.load(tmp_path / "out.npy"), codec.decode(searched))
-    for bad in ("-1", "101", "two"):
-        r = run_tool("compress", tmp_path / "in.npy", "-m", exported, "-o", tmp_path / "bad.rds", "--rdo", bad)
-        assert r.returncode == 2 and "--rdo: must be a whole number of rounds 0..100" in r.stderr
-        assert not (tmp_path / "bad.rds").exists()
+    r = run_tool("compress", tmp_path / "in.npy", "-m", exported, "-o", tmp_path / "bad.rds", "--rdo", "101")
+    assert r.returncode == 2 and "--rdo: must be a whole number of rounds 0..100, not '101'" in r.stderr
+    assert not (tmp_path / "bad.rds").exists()
+    for bad in ("-1", "two", "1.5", ""):
+        with pytest.raises(argparse.ArgumentTypeError, match="whole number of rounds"):
+            rdo_rounds(bad)
