@@ -230,6 +230,10 @@ def identity(cfg) -> dict:
     extra.update({"epochs": int(train.epochs)} if train.lr_schedule == "cosine" or train.quantizer == "soft" else {})
     extra.update({"pin_core": True} if cfg.pin_core else {})
     extra.update({"quantizer": train.quantizer} if train.quantizer != "noise" else {})
+    # training rounds factorized latents around their density's median (FactorizedPrior.median); checkpoints
+    # made before that rounded at the integers, for a seed/gained y with these and any z with ste/soft
+    rounded = train.quantizer in ("ste", "soft") or train.quantizer == "mixed" and cfg.model.name in ("seed", "gained")
+    extra.update({"rounding": "median"} if rounded else {})
     extra.update({"soft_alpha": list(SOFT_ALPHA)} if train.quantizer == "soft" else {})
     extra.update({"rate_warmup": float(train.rate_warmup)} if train.rate_warmup else {})
     extra.update({"lr_warmup": float(train.lr_warmup)} if train.lr_warmup else {})

@@ -116,3 +116,15 @@ def test_the_learning_rate_warm_up_rises_from_zero_then_follows_the_schedule(sch
     assert float(lr(40)) == pytest.approx(1e-4 if schedule == "cosine" else 0.01)
     with pytest.raises(RdsweepError, match="train.lr_warmup"):
         config.validate(composed("train.lr_warmup=5"))
+
+
+def test_checkpoints_of_the_rounding_that_moved_to_the_median_are_not_resumed():
+    """Training with ste/soft (any model) or mixed (seed, gained) rounds factorized latents around the median now:
+    a checkpoint of the earlier rounding has another identity; the best setting's (hyperprior, mixed) does not."""
+    def rounding(*overrides):
+        return config.identity(config.validate(composed(*overrides))).get("rounding")
+
+    assert rounding() is None and rounding("model=hyperprior", "train.quantizer=mixed") is None
+    assert rounding("train.quantizer=mixed") == rounding("model=hyperprior", "train.quantizer=ste") == "median"
+    assert rounding("model=meanscale", "train.quantizer=soft") == "median"
+    assert config.validate(composed("train.quantizer=mixed")).name.endswith("-mixed")  # the name is unchanged

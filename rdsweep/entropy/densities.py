@@ -78,8 +78,8 @@ class FactorizedPrior(nn.Module):
     def median(self):
         """Per dimension, the x with CDF(x) = 1/2 (dims,), without a gradient: where the coder quantizes
         (``FactorizedEntropy``), so training that rounds (``train.quantizer`` other than noise) rounds there too.
-        Jittable: MEDIAN_STEPS bisection steps of z over [-MEDIAN_BRACKET, MEDIAN_BRACKET] (a resolution of
-        2**-19 there); ``quantiles`` solves the same equation for the coder, to float32 precision."""
+        Jittable: MEDIAN_STEPS bisection steps on x over [-MEDIAN_BRACKET, MEDIAN_BRACKET] for z(x) = 0 (a
+        resolution of 2**-19 there); ``quantiles`` solves the same equation for the coder, to float32 precision."""
         lo = jnp.full((self.dims,), -MEDIAN_BRACKET, jnp.float32)
         hi = -lo
         for _ in range(MEDIAN_STEPS):

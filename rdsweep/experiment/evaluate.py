@@ -15,7 +15,6 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from rdsweep.codec import Codec
-from rdsweep.coding import rdo as rdo_search
 from rdsweep.distortion import has_ms_ssim, ms_ssim_uint8
 from rdsweep.coding.range import flush_floor_bits
 
@@ -69,23 +68,25 @@ def _concat(parts: list[dict]) -> dict:
 
 
 def evaluate(codec: Codec, images: np.ndarray, batch: int = 1000, progress=None, per_digit: dict | None = None,
-             rdo: dict | None = None) -> dict:
+             rdo_rounds: int = 0) -> dict:
     """Code every digit of images (uint8 (N, H, W, C)) for real; return the metrics.json fields of evaluation.
-    ``per_digit`` (a dict) receives each digit's figures (``DIGIT_FIELDS``): the run's digits.npz. ``rdo``
-    (``rounds``, ``lmbda``, ``distortion``): the encoder searches the symbols (``coding.rdo``), timed as encoding,
-    and its statistics join the fields."""
+    ``per_digit`` (a dict) receives each digit's figures (``DIGIT_FIELDS``): the run's digits.npz. With
+    ``rdo_rounds`` the encoder searches the symbols (``Codec.search``; timed as encoding), and its statistics
+    join the fields."""
     n = len(images)
     codec.decode(codec.encode(images[:batch]))  # compile the transforms outside the timings
     t0 = time.perf_counter()
     symbols = _concat(chunked(codec.encode, images, batch, "encode", progress))
     searched = {}
-    if rdo and rdo["rounds"]:
-        parts = chunked(lambda i: rdo_search.optimise(codec, images[i], {k: v[i] for k, v in symbols.items()},
-                                                      rdo["lmbda"], rdo["distortion"], rdo["rounds"]),
-                        np.arange(n), batch, "rdo", progress)
+    if rdo_rounds:
+        parts = chunked(lambda i: codec.search(images[i], {k: v[i] for k, v in symbols.items()}, rdo_rounds),
+                        np.arange(n), batch, "search", progress)
         symbols = _concat([p[0] for p in parts])
-        searched = {"rdo_rounds": int(rdo["rounds"]), "rdo_moves": sum(p[1]["rdo_moves"] for p in parts),
-                    **{k: float(np.average([p[1][k] for p in parts], weights=[len(p[0]["y"]) for p in parts]))
+        stats = [p[1] for p in parts]
+        searched = {"rdo_rounds": rdo_rounds, "rdo_moves": sum(s["rdo_moves"] for s in stats),
+                    "rdo_rounds_run": max(s["rdo_rounds_run"] for s in stats),
+                    "rdo_unsettled": sum(s["rdo_unsettled"] for s in stats),
+                    **{k: float(np.average([s[k] for s in stats], weights=[len(p[0]["y"]) for p in parts]))
                        for k in ("rdo_loss_before", "rdo_loss_after")}}
     strings = [s for chunk in chunked(lambda i: codec.strings({k: v[i] for k, v in symbols.items()}),
                                       np.arange(n), batch, "strings", progress) for s in chunk]

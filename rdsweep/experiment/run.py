@@ -187,8 +187,8 @@ def evaluate_point(cfg, M, spec, params, entropy: dict, test_images, out: Path, 
     codec = Codec(M(spec, params, entropy, int(cfg.eval.batch_size)),
                   {**{k: header[k] for k in META}, "provenance": common["provenance"]})
     digits: dict = {}
-    rdo = {"rounds": int(cfg.codec.rdo_rounds), "lmbda": float(header["lmbda"]), "distortion": header["distortion"]}
-    metrics = {**header, **evaluate(codec, test_images, int(cfg.eval.batch_size), cfg.progress, digits, rdo), **common}
+    metrics = {**header, **evaluate(codec, test_images, int(cfg.eval.batch_size), cfg.progress, digits,
+                                    int(cfg.codec.rdo_rounds)), **common}
     buf = io.BytesIO()
     np.savez_compressed(buf, **digits)
     atomic_write_bytes(out / DIGITS, buf.getvalue())
