@@ -17,6 +17,8 @@ untouched. Only the main latents (layer ``y``) move; side information is kept as
 """
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -30,6 +32,7 @@ OFF_BITS = 10.0  # a latent whose +-1 costs a digit this much more information i
 CANDIDATES_PER_CALL = 1 << 14  # images decoded at a time
 
 
+@functools.lru_cache(maxsize=None)
 def digit_distortion(name: str):
     """jit(uint8 images, uint8 reconstructions) -> each digit's distortion (N,) as training measures it
     (``distortion.TRAINING``: pixels in [0, 1])."""
