@@ -50,56 +50,74 @@ def optimise(codec, images: np.ndarray, symbols: dict, lmbda: float, distortion:
     before and after (``rdo_loss_before``, ``rdo_loss_after``; bits + lmbda * distortion per digit)."""
     if not (isinstance(rounds, int) and 0 <= rounds <= MAX_ROUNDS):
         raise RdsweepError(f"the encoder's search takes 0..{MAX_ROUNDS} rounds, not {rounds!r}")
-    measure = digit_distortion(distortion)
     out = {k: np.array(v, copy=True) for k, v in symbols.items()}
-
-    def loss(rows: dict, imgs: np.ndarray) -> np.ndarray:
-        bits = sum(codec.info_bits(rows).values())
-        return bits + lmbda * np.asarray(measure(imgs, codec.decode(rows)), np.float64)
-
     n = len(images)
-    current = loss(out, images) if n else np.zeros(0)
-    live = _live(codec, out, layer)
-    before, moves, done = float(current.mean()) if n else 0.0, 0, 0
-    todo = np.arange(n)
-    for _ in range(rounds if n else 0):
-        if not len(todo):
-            break
+    if not n:
+        return out, {"rdo_moves": 0, "rdo_rounds_run": 0, "rdo_unsettled": 0, "rdo_loss_before": 0.0,
+                     "rdo_loss_after": 0.0}
+    loss = _Loss(codec, images, out, layer, lmbda, distortion)
+    everyone = np.arange(n)
+    current = loss(out[layer], everyone)
+    live = _live(loss, out[layer])
+    before, moves, done, todo = float(current.mean()), 0, 0, everyone
+    while done < rounds and len(todo):
         done += 1
-        changed = []
-        start = 0
+        changed, start = [], 0
         while start < len(todo):  # digits in groups of about CANDIDATES_PER_CALL candidates
             counts = 2 * live[todo[start:]].sum(axis=1)
             stop = start + max(1, int(np.searchsorted(np.cumsum(counts), CANDIDATES_PER_CALL, side="right")))
-            for i, (j, step, value) in _best_moves(out, images, todo[start:stop], current, loss, layer, live).items():
+            for i, (j, step, value) in _best_moves(out[layer], todo[start:stop], current, loss, live).items():
                 out[layer][i, j] += step
                 current[i] = value
                 changed.append(i)
             start = stop
         moves += len(changed)
         todo = np.array(sorted(changed), dtype=np.int64)
-    after = float(current.mean()) if n else 0.0
-    return out, {"rdo_moves": moves, "rdo_rounds_run": done, "rdo_unsettled": int(len(todo)) if done else n,
-                 "rdo_loss_before": before, "rdo_loss_after": after}
+    return out, {"rdo_moves": moves, "rdo_rounds_run": done, "rdo_unsettled": int(len(todo)),
+                 "rdo_loss_before": before, "rdo_loss_after": float(current.mean())}
 
 
-def _live(codec, symbols: dict, layer: str) -> np.ndarray:
+class _Loss:
+    """loss(q, who): each row's rate + lmbda * distortion, row k being digit who[k] with ``layer``'s symbols
+    q[k]. Only that layer moves, so the other layers' bits and its coding context are computed once per digit."""
+
+    def __init__(self, codec, images, symbols: dict, layer: str, lmbda: float, distortion: str):
+        self.codec, self.images, self.symbols, self.layer, self.lmbda = codec, images, symbols, layer, lmbda
+        self.entropy = dict(codec.model.layers())[layer]
+        self.context = codec.model.context(layer, symbols)
+        self.fixed = sum((v for k, v in codec.info_bits(symbols).items() if k != layer), np.zeros(len(images)))
+        self.measure = digit_distortion(distortion)
+
+    def bits(self, q, who) -> np.ndarray:
+        return self.fixed[who] + self.entropy.info_bits(q, None if self.context is None else self.context[who])
+
+    def __call__(self, q, who) -> np.ndarray:
+        rows = {k: (q if k == self.layer else v[who]) for k, v in self.symbols.items()}
+        recon = self.codec.decode(rows)
+        return self.bits(q, who) + self.lmbda * np.asarray(self.measure(self.images[who], recon), np.float64)
+
+
+def _moved(q, who, col, step):
+    """Rows q[who] with latent col moved by step (clamped to the escape range), and where the move stayed in it."""
+    rows = q[who]
+    target = rows[np.arange(len(who)), col] + step
+    rows[np.arange(len(who)), col] = np.clip(target, -escape.CLAMP, escape.CLAMP)
+    return rows, np.abs(target) <= escape.CLAMP
+
+
+def _live(loss: _Loss, q) -> np.ndarray:
     """(N, D) bool: the latents searched for each digit, those not switched off for it: nonzero, or a move to
-    +-1 costs it under OFF_BITS more information under the coder's tables (its context from this digit's
-    other layers)."""
-    q = symbols[layer]
-    base = sum(codec.info_bits(symbols).values())
-    live = q != 0
+    +-1 costs it under OFF_BITS more information under the coder's tables."""
+    everyone = np.arange(len(q))
+    base, live = loss.bits(q, everyone), q != 0
     for j in range(q.shape[1]):
         for step in (-1, 1):
-            rows = dict(symbols)
-            rows[layer] = q.copy()
-            rows[layer][:, j] = np.clip(q[:, j] + step, -escape.CLAMP, escape.CLAMP)
-            live[:, j] |= sum(codec.info_bits(rows).values()) - base < OFF_BITS
+            rows, _ = _moved(q, everyone, np.full(len(q), j), step)
+            live[:, j] |= loss.bits(rows, everyone) - base < OFF_BITS
     return live
 
 
-def _best_moves(out, images, digits, current, loss, layer, live) -> dict:
+def _best_moves(q, digits, current, loss: _Loss, live) -> dict:
     """{digit: (latent, step, new loss)} for the digits of ``digits`` that one +-1 move of a live latent
     improves."""
     who, col = np.nonzero(live[digits])
@@ -107,10 +125,8 @@ def _best_moves(out, images, digits, current, loss, layer, live) -> dict:
         return {}
     who, col = np.repeat(digits[who], 2), np.repeat(col, 2)
     step = np.tile(np.array([-1, 1]), len(who) // 2)
-    rows = {k: v[who] for k, v in out.items()}
-    moved = rows[layer][np.arange(len(who)), col] + step
-    rows[layer][np.arange(len(who)), col] = np.clip(moved, -escape.CLAMP, escape.CLAMP)
-    value = np.where(np.abs(moved) <= escape.CLAMP, loss(rows, images[who]), np.inf)
+    rows, inside = _moved(q, who, col, step)
+    value = np.where(inside, loss(rows, who), np.inf)
     found = {}
     for k in np.argsort(value, kind="stable"):  # each digit's least loss first
         i = int(who[k])

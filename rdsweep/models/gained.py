@@ -108,8 +108,8 @@ class GainedNet(nn.Module):
         lmbda = jnp.exp(jax.random.uniform(k_lmbda, (x.shape[0],), jnp.float32, np.log(cfg.lmbda_min),
                                            np.log(cfg.lmbda_max)))
         gain, inverse = self.gains(lmbda)
-        shift = 0.0 if self.quantizer == "noise" else self.entropy.median() * gain  # where the coder rounds u
-        u, u_synthesis = training_latents(self.analysis(x) * gain, k_noise, self.quantizer, shift, alpha)
+        u, u_synthesis = training_latents(self.analysis(x) * gain, k_noise, self.quantizer,
+                                          lambda: self.entropy.median() * gain, alpha)  # where the coder rounds u
         p = self.entropy.bin_probability((u - 0.5) / gain, (u + 0.5) / gain)
         bits = -jnp.log2(jnp.maximum(p, 1e-9)).sum(axis=-1)
         return bits, self.synthesis(u_synthesis * inverse), {"lmbda": lmbda}

@@ -91,8 +91,7 @@ class HyperpriorNet(nn.Module):
         y = self.analysis(x)
         z = self.hyper_analysis(jnp.abs(y))
         ky, kz = jax.random.split(noise_key)
-        z_shift = 0.0 if self.quantizer == "noise" else self.entropy.median()  # where the coder rounds z
-        z_tilde, _ = training_latents(z, kz, self.quantizer, z_shift, alpha)
+        z_tilde, _ = training_latents(z, kz, self.quantizer, self.entropy.median, alpha)  # as the coder rounds
         y_rate, y_synthesis = training_latents(y, ky, self.quantizer, alpha=alpha)
         side = self.entropy.bits(z_tilde).sum(axis=-1)
         scale = scale_of(self.hyper_synthesis(z_tilde), cfg.scale_min, cfg.scale_max, cfg.num_scales)

@@ -95,10 +95,12 @@ def training_latents(y, key, quantizer: str = "noise", shift=0.0, alpha=None):
     grows; ``alpha``: a scalar, annealed over training through ``SOFT_ALPHA`` (None: its last value). The
     synthesis never sees the soft-rounded latents without their noise: their fractional part would carry what
     rounding throws away when coding. ``shift``: what the coder quantizes around (a factorized density's
-    median, ``FactorizedPrior.median``; a mean-scale model's means; 0 for a zero-mean Gaussian's y)."""
+    median, ``FactorizedPrior.median``; a mean-scale model's means; 0 for a zero-mean Gaussian's y), or a
+    function giving it, called only by the quantizers that round (``noise`` neither traces nor computes it)."""
     u = jax.random.uniform(key, y.shape, y.dtype, -0.5, 0.5)
     if quantizer == "noise":
         return y + u, y + u
+    shift = shift() if callable(shift) else shift
     if quantizer == "soft":
         alpha = SOFT_ALPHA[1] if alpha is None else alpha
         noisy = soft_round(y - shift, alpha) + u

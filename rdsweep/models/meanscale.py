@@ -77,8 +77,7 @@ class MeanScaleNet(nn.Module):
         cfg = self.config
         y = self.analysis(x)
         ky, kz = jax.random.split(noise_key)
-        z_shift = 0.0 if self.quantizer == "noise" else self.entropy.median()  # where the coder rounds z
-        z_tilde, _ = training_latents(self.hyper_analysis(y), kz, self.quantizer, z_shift, alpha)
+        z_tilde, _ = training_latents(self.hyper_analysis(y), kz, self.quantizer, self.entropy.median, alpha)
         index, mean = self.hyper_synthesis(z_tilde)
         y_rate, y_synthesis = training_latents(y, ky, self.quantizer, jax.lax.stop_gradient(mean), alpha)
         side = self.entropy.bits(z_tilde).sum(axis=-1)

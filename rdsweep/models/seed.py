@@ -113,8 +113,8 @@ class SeedNet(nn.Module):
 
     def __call__(self, x, noise_key, alpha=None):
         """Returns (bits per digit on the noisy latents, reconstruction, {})."""
-        shift = 0.0 if self.quantizer == "noise" else self.entropy.median()  # where the coder rounds
-        for_rate, for_synthesis = training_latents(self.analysis(x), noise_key, self.quantizer, shift, alpha)
+        for_rate, for_synthesis = training_latents(self.analysis(x), noise_key, self.quantizer,
+                                                   self.entropy.median, alpha)  # rounded where the coder rounds
         return self.entropy.bits(for_rate).sum(axis=-1), self.synthesis(for_synthesis), {}
 
 
